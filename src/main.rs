@@ -1,0 +1,2 @@
+//! The `p1ib` command. STUB.
+fn main() {}

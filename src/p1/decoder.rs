@@ -1,0 +1,186 @@
+//! The public entry points: [`Decoder`] for a stream of bytes from a meter, and
+//! [`decode_frame`] for one complete frame. Ties the framer to the protocol
+//! parsers and keeps the state that spans frames (HDLC segments, GBT blocks).
+
+use super::framer::{DEFAULT_MAX_FRAME, FrameKind, Framer, ProtocolHint};
+use super::hdlc::HdlcAssembler;
+use super::mbus::MbusAssembler;
+use super::{DecodeError, Keys, Protocol, Telegram, cipher, dsmr};
+
+/// How a [`Decoder`] reads its input.
+#[derive(Clone, Debug, Default)]
+pub struct DecoderOptions {
+    /// Which protocol to expect; `Auto` detects it from each frame's first byte.
+    pub protocol: ProtocolHint,
+    /// Keys for encrypted meters. Empty for meters that send in the clear.
+    pub keys: Keys,
+    /// Largest frame accepted, in bytes; 0 means the default (8 KiB).
+    pub max_frame: usize,
+}
+
+/// Decodes a stream of bytes from a meter into telegrams.
+///
+/// ```
+/// use p1ib::p1::{Decoder, DecoderOptions};
+/// let mut decoder = Decoder::new(DecoderOptions::default());
+/// decoder.push(b"/ABC5 meter\r\n\r\n1-0:1.8.0(00012.345*kWh)\r\n!\r\n");
+/// let telegram = decoder.next().unwrap().unwrap();
+/// assert_eq!(telegram.registers[0].value.as_f64(), Some(12.345));
+/// assert!(decoder.next().is_none());
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    framer: Framer,
+    keys: Keys,
+    hdlc: HdlcAssembler,
+    mbus: MbusAssembler,
+}
+
+impl Decoder {
+    pub fn new(options: DecoderOptions) -> Self {
+        let max = if options.max_frame == 0 { DEFAULT_MAX_FRAME } else { options.max_frame };
+        Decoder {
+            framer: Framer::with_limit(options.protocol, max),
+            keys: options.keys,
+            hdlc: HdlcAssembler::new(),
+            mbus: MbusAssembler::new(),
+        }
+    }
+
+    /// Appends bytes as they arrive, in chunks of any size.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.framer.push(bytes);
+    }
+
+    /// The next telegram, or the next reason bytes were rejected. `None` when the
+    /// bytes pushed so far hold nothing more; push more and call again.
+    #[allow(clippy::should_implement_trait)] // it is a pull API over pushed bytes, not an Iterator
+    pub fn next(&mut self) -> Option<Result<Telegram, DecodeError>> {
+        loop {
+            let frame = match self.framer.next_frame()? {
+                Ok(f) => f,
+                Err(e) => return Some(Err(e)),
+            };
+            let result = match frame.kind {
+                FrameKind::Ascii => dsmr::parse(frame.bytes).map(Some),
+                FrameKind::CipheredAscii => decrypt_ascii(frame.bytes, &self.keys).map(Some),
+                FrameKind::Hdlc => self.hdlc.push(frame.bytes, &self.keys),
+                FrameKind::Mbus => self.mbus.push(frame.bytes, &self.keys),
+            };
+            match result {
+                Ok(Some(t)) => return Some(Ok(t)),
+                Ok(None) => continue, // a segment or block of a longer message
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// At the end of the input (a capture file): a frame that never finished.
+    pub fn finish(&mut self) -> Option<DecodeError> {
+        self.framer.finish()
+    }
+
+    /// Bytes held while waiting for the rest of a frame.
+    pub fn buffered(&self) -> usize {
+        self.framer.buffered()
+    }
+
+    /// Replaces the keys, e.g. after the user entered them in the settings.
+    pub fn set_keys(&mut self, keys: Keys) {
+        self.keys = keys;
+    }
+}
+
+/// Encrypted DSMR (Luxembourg "Smarty", Austrian DSMR): a general-glo-ciphering
+/// APDU whose plaintext is an ASCII telegram.
+fn decrypt_ascii(frame: &[u8], keys: &Keys) -> Result<Telegram, DecodeError> {
+    let opened = cipher::open(frame, keys)?;
+    if opened.plaintext.first() != Some(&b'/') {
+        return Err(DecodeError::WrongKey("the decrypted telegram does not start with '/'".into()));
+    }
+    let mut t = dsmr::parse(&opened.plaintext).map_err(|e| {
+        if opened.authenticated {
+            e
+        } else {
+            DecodeError::WrongKey(format!("the decrypted telegram does not parse ({e})"))
+        }
+    })?;
+    t.encrypted = true;
+    Ok(t)
+}
+
+/// Decodes one complete frame or telegram (an ASCII telegram, one HDLC frame that
+/// carries a whole APDU, an encrypted DSMR telegram). A frame that is only part of
+/// a longer message (HDLC segmentation, general-block-transfer) needs a [`Decoder`].
+pub fn decode_frame(frame: &[u8], keys: &Keys) -> Result<Telegram, DecodeError> {
+    let mut d = Decoder::new(DecoderOptions { keys: keys.clone(), max_frame: frame.len() + 16, ..Default::default() });
+    d.push(frame);
+    let mut last_err = None;
+    while let Some(r) = d.next() {
+        match r {
+            Ok(t) => return Ok(t),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.or_else(|| d.finish()).unwrap_or_else(|| {
+        DecodeError::Truncated("the frame is part of a longer message; feed all its frames to a Decoder".into())
+    }))
+}
+
+impl Protocol {
+    /// The framer setting that expects this protocol.
+    pub fn hint(self) -> ProtocolHint {
+        match self {
+            Protocol::Ascii => ProtocolHint::Ascii,
+            Protocol::Hdlc => ProtocolHint::Hdlc,
+            Protocol::Mbus => ProtocolHint::Mbus,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::p1::{ErrorKind, Obis, Value};
+
+    fn telegram(kwh: &str) -> Vec<u8> {
+        let mut t = format!("/ABC5 test\r\n\r\n1-0:1.8.0({kwh}*kWh)\r\n!").into_bytes();
+        let c = crate::p1::crc::arc(&t);
+        t.extend_from_slice(format!("{c:04X}\r\n").as_bytes());
+        t
+    }
+
+    #[test]
+    fn stream_of_telegrams_in_odd_chunks_with_garbage_between() {
+        let mut stream = Vec::new();
+        for i in 0..5 {
+            stream.extend_from_slice(&telegram(&format!("{:09.3}", i as f64)));
+            stream.extend_from_slice(b"\xFF\x00zz");
+        }
+        let mut d = Decoder::new(DecoderOptions::default());
+        let (mut ok, mut bad) = (vec![], 0);
+        for chunk in stream.chunks(7) {
+            d.push(chunk);
+            while let Some(r) = d.next() {
+                match r {
+                    Ok(t) => ok.push(t.get(Obis::new(1, 0, 1, 8, 0)).unwrap().value.clone()),
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::Invalid);
+                        bad += 1
+                    }
+                }
+            }
+        }
+        assert_eq!(ok, (0..5).map(|i| Value::Number(i as f64)).collect::<Vec<_>>());
+        assert_eq!(bad, 5, "each run of garbage is reported once");
+        assert_eq!(d.finish(), None, "nothing is left pending");
+    }
+
+    #[test]
+    fn decode_frame_reads_one_telegram() {
+        let t = decode_frame(&telegram("00001.500"), &Keys::default()).unwrap();
+        assert_eq!(t.registers[0].value, Value::Number(1.5));
+        let err = decode_frame(&telegram("00001.500")[..20], &Keys::default()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Truncated);
+    }
+}
