@@ -16,5 +16,7 @@ pub struct Opened {
 /// Decrypts a general-glo-ciphering APDU starting with its `DB` tag.
 pub fn open(apdu: &[u8], keys: &Keys) -> Result<Opened, DecodeError> {
     let _ = (apdu, keys);
-    Err(DecodeError::Unsupported("decryption not implemented yet".into()))
+    Err(DecodeError::Unsupported(
+        "decryption not implemented yet".into(),
+    ))
 }

@@ -38,7 +38,11 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(options: DecoderOptions) -> Self {
-        let max = if options.max_frame == 0 { DEFAULT_MAX_FRAME } else { options.max_frame };
+        let max = if options.max_frame == 0 {
+            DEFAULT_MAX_FRAME
+        } else {
+            options.max_frame
+        };
         Decoder {
             framer: Framer::with_limit(options.protocol, max),
             keys: options.keys,
@@ -96,7 +100,9 @@ impl Decoder {
 fn decrypt_ascii(frame: &[u8], keys: &Keys) -> Result<Telegram, DecodeError> {
     let opened = cipher::open(frame, keys)?;
     if opened.plaintext.first() != Some(&b'/') {
-        return Err(DecodeError::WrongKey("the decrypted telegram does not start with '/'".into()));
+        return Err(DecodeError::WrongKey(
+            "the decrypted telegram does not start with '/'".into(),
+        ));
     }
     let mut t = dsmr::parse(&opened.plaintext).map_err(|e| {
         if opened.authenticated {
@@ -113,7 +119,11 @@ fn decrypt_ascii(frame: &[u8], keys: &Keys) -> Result<Telegram, DecodeError> {
 /// carries a whole APDU, an encrypted DSMR telegram). A frame that is only part of
 /// a longer message (HDLC segmentation, general-block-transfer) needs a [`Decoder`].
 pub fn decode_frame(frame: &[u8], keys: &Keys) -> Result<Telegram, DecodeError> {
-    let mut d = Decoder::new(DecoderOptions { keys: keys.clone(), max_frame: frame.len() + 16, ..Default::default() });
+    let mut d = Decoder::new(DecoderOptions {
+        keys: keys.clone(),
+        max_frame: frame.len() + 16,
+        ..Default::default()
+    });
     d.push(frame);
     let mut last_err = None;
     while let Some(r) = d.next() {
@@ -123,7 +133,9 @@ pub fn decode_frame(frame: &[u8], keys: &Keys) -> Result<Telegram, DecodeError> 
         }
     }
     Err(last_err.or_else(|| d.finish()).unwrap_or_else(|| {
-        DecodeError::Truncated("the frame is part of a longer message; feed all its frames to a Decoder".into())
+        DecodeError::Truncated(
+            "the frame is part of a longer message; feed all its frames to a Decoder".into(),
+        )
     }))
 }
 
@@ -171,9 +183,19 @@ mod tests {
                 }
             }
         }
-        assert_eq!(ok, (0..5).map(|i| Value::Number(i as f64)).collect::<Vec<_>>());
-        assert_eq!(bad, 5, "each run of garbage is reported once");
-        assert_eq!(d.finish(), None, "nothing is left pending");
+        assert_eq!(
+            ok,
+            (0..5).map(|i| Value::Number(i as f64)).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            bad, 4,
+            "each run of garbage is reported once, when the next frame starts"
+        );
+        assert_eq!(
+            d.finish().map(|e| e.kind()),
+            Some(ErrorKind::Invalid),
+            "the last run at the end"
+        );
     }
 
     #[test]

@@ -33,10 +33,14 @@ pub struct TelegramView<'a> {
 impl<'a> TelegramView<'a> {
     pub fn new_checked(frame: &'a [u8]) -> Result<Self, DecodeError> {
         if frame.first() != Some(&b'/') {
-            return Err(DecodeError::Invalid("ASCII telegram does not start with '/'".into()));
+            return Err(DecodeError::Invalid(
+                "ASCII telegram does not start with '/'".into(),
+            ));
         }
         let Some(bang) = frame.iter().rposition(|&b| b == b'!') else {
-            return Err(DecodeError::Truncated("ASCII telegram has no closing '!'".into()));
+            return Err(DecodeError::Truncated(
+                "ASCII telegram has no closing '!'".into(),
+            ));
         };
         let tail = &frame[bang + 1..];
         let digits = tail.iter().take_while(|b| b.is_ascii_hexdigit()).count();
@@ -46,7 +50,11 @@ impl<'a> TelegramView<'a> {
                 let given = hex4(&tail[..4]);
                 let computed = crc::arc(&frame[..=bang]);
                 if given != computed && crc::enforced() {
-                    return Err(DecodeError::Checksum { check: "CRC-16/ARC", given, computed });
+                    return Err(DecodeError::Checksum {
+                        check: "CRC-16/ARC",
+                        given,
+                        computed,
+                    });
                 }
                 Some(given)
             }
@@ -59,10 +67,17 @@ impl<'a> TelegramView<'a> {
         };
         let inner = &frame[1..bang];
         let Some(eol) = inner.iter().position(|&b| b == b'\n') else {
-            return Err(DecodeError::malformed("ASCII telegram", "identification line has no line end"));
+            return Err(DecodeError::malformed(
+                "ASCII telegram",
+                "identification line has no line end",
+            ));
         };
         let ident = trim_cr(&inner[..eol]);
-        Ok(TelegramView { ident, body: &inner[eol + 1..], crc })
+        Ok(TelegramView {
+            ident,
+            body: &inner[eol + 1..],
+            crc,
+        })
     }
 
     /// The identification after `/`, e.g. `KFM5KAIFA-METER`.
@@ -116,7 +131,9 @@ fn parse_register(obis: Obis, groups: &[u8], continuation: Option<&[u8]>) -> Reg
     match (first, second, continuation) {
         (Some(g), None, None) if it.0.is_empty() => single(obis, g),
         // (capture time)(value*unit)
-        (Some(ts), Some(v), None) if it.0.is_empty() && !ts.contains(&b'*') && v.contains(&b'*') => {
+        (Some(ts), Some(v), None)
+            if it.0.is_empty() && !ts.contains(&b'*') && v.contains(&b'*') =>
+        {
             let mut r = single(obis, v);
             r.timestamp = Some(lossy(ts));
             r
@@ -129,7 +146,12 @@ fn parse_register(obis: Obis, groups: &[u8], continuation: Option<&[u8]>) -> Reg
             if let Some(c) = continuation {
                 raw.push_str(&String::from_utf8_lossy(c));
             }
-            Register { obis, value: Value::Multi(raw), unit: None, timestamp: None }
+            Register {
+                obis,
+                value: Value::Multi(raw),
+                unit: None,
+                timestamp: None,
+            }
         }
     }
 }
@@ -154,11 +176,24 @@ fn legacy_gas(obis: Obis, groups: &[u8], continuation: Option<&[u8]>) -> Option<
 /// unit is text, kept verbatim (`0002`, `251124093015W`, hex ids, "").
 fn single(obis: Obis, g: &[u8]) -> Register {
     if let Some(star) = g.iter().position(|&b| b == b'*') {
-        if let (Some(n), Ok(unit)) = (parse_decimal(&g[..star]), std::str::from_utf8(&g[star + 1..])) {
-            return Register { obis, value: Value::Number(n), unit: Some(Unit::from_ascii(unit)), timestamp: None };
+        if let (Some(n), Ok(unit)) = (
+            parse_decimal(&g[..star]),
+            std::str::from_utf8(&g[star + 1..]),
+        ) {
+            return Register {
+                obis,
+                value: Value::Number(n),
+                unit: Some(Unit::from_ascii(unit)),
+                timestamp: None,
+            };
         }
     }
-    Register { obis, value: Value::Text(lossy(g)), unit: None, timestamp: None }
+    Register {
+        obis,
+        value: Value::Text(lossy(g)),
+        unit: None,
+        timestamp: None,
+    }
 }
 
 /// Iterates over the contents of `(…)(…)` groups.
@@ -178,8 +213,8 @@ impl<'a> Iterator for Groups<'a> {
 }
 
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-    1e18, 1e19, 1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
 /// Parses `[-]digits[.digits]`. Fast path: an integer mantissa below 2^53 divided
@@ -311,7 +346,10 @@ mod tests {
         assert_eq!(e.value, Value::Number(4321.987));
         assert_eq!(e.unit, Some(Unit::KWh));
         assert_eq!(t.clock(), Some("261124093015W"));
-        assert_eq!(t.get(Obis::new(1, 0, 31, 7, 0)).unwrap().value, Value::Number(3.9));
+        assert_eq!(
+            t.get(Obis::new(1, 0, 31, 7, 0)).unwrap().value,
+            Value::Number(3.9)
+        );
     }
 
     #[test]
@@ -332,7 +370,10 @@ mod tests {
         assert_eq!(gas.value, Value::Number(712.045));
         assert_eq!(gas.unit, Some(Unit::M3));
         assert_eq!(gas.timestamp.as_deref(), Some("251108170000"));
-        assert_eq!(t.get(Obis::new(0, 0, 96, 14, 0)).unwrap().value, Value::Text("0001".into()));
+        assert_eq!(
+            t.get(Obis::new(0, 0, 96, 14, 0)).unwrap().value,
+            Value::Text("0001".into())
+        );
     }
 
     #[test]
@@ -340,13 +381,22 @@ mod tests {
         let body = "/ABC5 TEST42\r\n\r\n0-1:24.2.1(251124080000W)(00345.678*m3)\r\n1-0:99.97.0(1)(0-0:96.7.19)(250301114500W)(0000001234*s)\r\n0-0:96.13.0()\r\n1-0:31.4.0(080*A)(-042*A)\r\n!";
         let t = parse(&with_crc(body)).unwrap();
         let gas = t.get(Obis::new(0, 1, 24, 2, 1)).unwrap();
-        assert_eq!((gas.value.as_f64(), gas.timestamp.as_deref()), (Some(345.678), Some("251124080000W")));
+        assert_eq!(
+            (gas.value.as_f64(), gas.timestamp.as_deref()),
+            (Some(345.678), Some("251124080000W"))
+        );
         assert_eq!(
             t.get(Obis::new(1, 0, 99, 97, 0)).unwrap().value,
             Value::Multi("(1)(0-0:96.7.19)(250301114500W)(0000001234*s)".into())
         );
-        assert_eq!(t.get(Obis::new(0, 0, 96, 13, 0)).unwrap().value, Value::Text(String::new()));
-        assert_eq!(t.get(Obis::new(1, 0, 31, 4, 0)).unwrap().value, Value::Multi("(080*A)(-042*A)".into()));
+        assert_eq!(
+            t.get(Obis::new(0, 0, 96, 13, 0)).unwrap().value,
+            Value::Text(String::new())
+        );
+        assert_eq!(
+            t.get(Obis::new(1, 0, 31, 4, 0)).unwrap().value,
+            Value::Multi("(080*A)(-042*A)".into())
+        );
     }
 
     #[test]
@@ -354,18 +404,38 @@ mod tests {
         let body = "/ABC5\r\n\r\n1-0:7:77.7.0(0001.250*kVAr)\r\n1-0:1.7.0(0001.111*kW)\r\n1-0:3.7.0(0000.321*kVAr)\r\n!";
         let t = parse(&with_crc(body)).unwrap();
         assert_eq!(t.unparsed, vec!["1-0:7:77.7.0(0001.250*kVAr)".to_string()]);
-        assert_eq!(t.get(Obis::new(1, 0, 3, 7, 0)).unwrap().unit.as_ref().map(Unit::as_str), Some("kVAr"));
+        assert_eq!(
+            t.get(Obis::new(1, 0, 3, 7, 0))
+                .unwrap()
+                .unit
+                .as_ref()
+                .map(Unit::as_str),
+            Some("kVAr")
+        );
     }
 
     #[test]
     fn missing_bang_is_truncated_and_short_crc_is_malformed() {
-        assert_eq!(parse(b"/ABC5\r\n\r\n1-0:1.8.0(1").unwrap_err().kind(), ErrorKind::Truncated);
-        assert_eq!(parse(b"/ABC5\r\n\r\n!12\r\n").unwrap_err().kind(), ErrorKind::Malformed);
+        assert_eq!(
+            parse(b"/ABC5\r\n\r\n1-0:1.8.0(1").unwrap_err().kind(),
+            ErrorKind::Truncated
+        );
+        assert_eq!(
+            parse(b"/ABC5\r\n\r\n!12\r\n").unwrap_err().kind(),
+            ErrorKind::Malformed
+        );
     }
 
     #[test]
     fn decimals_parse_like_std() {
-        for s in ["0", "00012345.678", "-042", "0.1", "1234567890.123456", "99999999999999999999.5"] {
+        for s in [
+            "0",
+            "00012345.678",
+            "-042",
+            "0.1",
+            "1234567890.123456",
+            "99999999999999999999.5",
+        ] {
             assert_eq!(parse_decimal(s.as_bytes()), s.parse::<f64>().ok(), "{s}");
         }
         for bad in ["", "-", ".", "1.2.3", "12a", "1e5"] {

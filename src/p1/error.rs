@@ -66,7 +66,11 @@ impl fmt::Display for ErrorKind {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("{check} mismatch: frame says {given:04X}, bytes give {computed:04X}")]
-    Checksum { check: &'static str, given: u16, computed: u16 },
+    Checksum {
+        check: &'static str,
+        given: u16,
+        computed: u16,
+    },
     #[error("frame cut off: {0}")]
     Truncated(String),
     #[error("{0}")]
@@ -77,7 +81,9 @@ pub enum DecodeError {
         "wrong decryption key: {0} (check the encryption key, and the authentication key if the meter uses one)"
     )]
     WrongKey(String),
-    #[error("the meter sends encrypted data (system title {system_title}) and no decryption key is configured")]
+    #[error(
+        "the meter sends encrypted data (system title {system_title}) and no decryption key is configured"
+    )]
     NoKey { system_title: String },
     #[error("malformed {what}: {detail}")]
     Malformed { what: &'static str, detail: String },
@@ -100,6 +106,9 @@ impl DecodeError {
     }
 
     pub(crate) fn malformed(what: &'static str, detail: impl Into<String>) -> Self {
-        DecodeError::Malformed { what, detail: detail.into() }
+        DecodeError::Malformed {
+            what,
+            detail: detail.into(),
+        }
     }
 }

@@ -29,7 +29,9 @@ impl std::str::FromStr for ProtocolHint {
             "ascii" | "dsmr" | "mode-d" => Ok(ProtocolHint::Ascii),
             "hdlc" | "dlms" | "mode-e" => Ok(ProtocolHint::Hdlc),
             "mbus" => Ok(ProtocolHint::Mbus),
-            _ => Err(format!("unknown protocol {s:?}: expected auto, ascii, hdlc or mbus")),
+            _ => Err(format!(
+                "unknown protocol {s:?}: expected auto, ascii, hdlc or mbus"
+            )),
         }
     }
 }
@@ -68,6 +70,9 @@ pub struct Frame<'a> {
 /// Default limit on one frame: the largest HDLC frame is 2 KiB, the longest DSMR
 /// telegrams with a power-failure log and text messages are about 3 KiB.
 pub const DEFAULT_MAX_FRAME: usize = 8 * 1024;
+
+/// Garbage is reported at the latest after this many bytes.
+const GARBAGE_REPORT: usize = 256;
 
 const ASCII_START: u8 = b'/';
 const HDLC_FLAG: u8 = 0x7E;
@@ -109,7 +114,13 @@ impl Framer {
     }
 
     pub fn with_limit(hint: ProtocolHint, max_frame: usize) -> Self {
-        Framer { hint, max_frame: max_frame.max(64), buf: Vec::with_capacity(4096), pos: 0, skipped: 0 }
+        Framer {
+            hint,
+            max_frame: max_frame.max(64),
+            buf: Vec::with_capacity(4096),
+            pos: 0,
+            skipped: 0,
+        }
     }
 
     pub fn hint(&self) -> ProtocolHint {
@@ -138,6 +149,11 @@ impl Framer {
             let Some(start) = rest.iter().position(|&b| self.starts_frame(b)) else {
                 self.skipped += count_garbage(rest);
                 self.pos = self.buf.len();
+                // Report a run of garbage once, when the next frame starts, unless
+                // it goes on and on (a wrong baud rate): then report as it comes.
+                if self.skipped < GARBAGE_REPORT {
+                    return None;
+                }
                 return self.take_skipped().map(Err);
             };
             if start > 0 {
@@ -151,8 +167,15 @@ impl Framer {
                     }
                     let begin = self.pos;
                     // An HDLC closing flag may open the next frame: keep it.
-                    self.pos += if kind == FrameKind::Hdlc { len - 1 } else { len };
-                    return Some(Ok(Frame { kind, bytes: &self.buf[begin..begin + len] }));
+                    self.pos += if kind == FrameKind::Hdlc {
+                        len - 1
+                    } else {
+                        len
+                    };
+                    return Some(Ok(Frame {
+                        kind,
+                        bytes: &self.buf[begin..begin + len],
+                    }));
                 }
                 Scan::Incomplete => {
                     if self.buffered() > self.max_frame {
@@ -163,7 +186,10 @@ impl Framer {
                         self.pos += 1;
                         self.skip_to_next_start();
                         let len = self.pos - begin;
-                        return Some(Err(DecodeError::Oversize { len, limit: self.max_frame }));
+                        return Some(Err(DecodeError::Oversize {
+                            len,
+                            limit: self.max_frame,
+                        }));
                     }
                     return self.take_skipped().map(Err);
                 }
@@ -192,7 +218,9 @@ impl Framer {
         }
         let rest = &self.buf[self.pos..];
         // A lone closing flag, or line ends after the last telegram, is no frame.
-        let meaningful = rest.iter().any(|&b| !matches!(b, HDLC_FLAG | b'\r' | b'\n' | 0));
+        let meaningful = rest
+            .iter()
+            .any(|&b| !matches!(b, HDLC_FLAG | b'\r' | b'\n' | 0));
         let len = rest.len();
         let kind = rest.first().copied();
         self.buf.clear();
@@ -213,12 +241,17 @@ impl Framer {
             return None;
         }
         let n = std::mem::take(&mut self.skipped);
-        Some(DecodeError::Invalid(format!("{n} bytes of garbage between frames")))
+        Some(DecodeError::Invalid(format!(
+            "{n} bytes of garbage between frames"
+        )))
     }
 
     fn skip_to_next_start(&mut self) {
         let rest = &self.buf[self.pos..];
-        let n = rest.iter().position(|&b| self.starts_frame(b)).unwrap_or(rest.len());
+        let n = rest
+            .iter()
+            .position(|&b| self.starts_frame(b))
+            .unwrap_or(rest.len());
         self.pos += n;
     }
 
@@ -246,7 +279,10 @@ impl Framer {
 /// Bytes between frames that are not idle line noise: line ends left over from
 /// the previous telegram, NULs of an idle line and HDLC fill flags are not garbage.
 fn count_garbage(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| !matches!(b, b'\r' | b'\n' | 0 | HDLC_FLAG)).count()
+    bytes
+        .iter()
+        .filter(|&&b| !matches!(b, b'\r' | b'\n' | 0 | HDLC_FLAG))
+        .count()
 }
 
 /// `/XXX5 ident CRLF CRLF lines ! [CRC] CRLF`. A `/` at the start of a line inside
@@ -285,11 +321,17 @@ fn scan_ascii(b: &[u8]) -> Scan {
                 i = j;
             }
             b'/' if b[i - 1] == b'\n' => {
-                return Scan::Cut(i, format!("telegram cut off after {i} bytes by the start of the next"));
+                return Scan::Cut(
+                    i,
+                    format!("telegram cut off after {i} bytes by the start of the next"),
+                );
             }
             0x7E => {
                 // A flag in a text telegram: the line switched to HDLC mid-frame.
-                return Scan::Cut(i, format!("telegram cut off after {i} bytes by an HDLC flag"));
+                return Scan::Cut(
+                    i,
+                    format!("telegram cut off after {i} bytes by an HDLC flag"),
+                );
             }
             _ => i += 1,
         }
@@ -413,7 +455,9 @@ fn scan_ciphered(b: &[u8]) -> Scan {
     if b[1] != 0x08 {
         return Scan::NotAFrame;
     }
-    let Some(&l0) = b.get(10) else { return Scan::Incomplete };
+    let Some(&l0) = b.get(10) else {
+        return Scan::Incomplete;
+    };
     let (len, hdr) = match l0 {
         0..=0x7F => (usize::from(l0), 11),
         0x81 => match b.get(11) {
@@ -453,7 +497,10 @@ mod tests {
     fn frames(f: &mut Framer) -> Vec<Result<(FrameKind, Vec<u8>), ErrorKind>> {
         let mut out = Vec::new();
         while let Some(r) = f.next_frame() {
-            out.push(r.map(|fr| (fr.kind, fr.bytes.to_vec())).map_err(|e| e.kind()));
+            out.push(
+                r.map(|fr| (fr.kind, fr.bytes.to_vec()))
+                    .map_err(|e| e.kind()),
+            );
         }
         out
     }
@@ -461,7 +508,14 @@ mod tests {
     /// A minimal HDLC frame with a good HCS (the FCS is not the framer's business).
     fn hdlc(info: &[u8]) -> Vec<u8> {
         let len = 2 + 1 + 1 + 1 + 2 + info.len() + 2;
-        let mut f = vec![0x7E, 0xA0 | ((len >> 8) as u8 & 7), len as u8, 0x41, 0x03, 0x13];
+        let mut f = vec![
+            0x7E,
+            0xA0 | ((len >> 8) as u8 & 7),
+            len as u8,
+            0x41,
+            0x03,
+            0x13,
+        ];
         let hcs = crate::p1::crc::x25(&f[1..]);
         f.extend_from_slice(&hcs.to_le_bytes());
         f.extend_from_slice(info);
@@ -524,8 +578,15 @@ mod tests {
         for chunk in stream.chunks(3) {
             f.push(chunk);
         }
-        assert_eq!(frames(&mut f), vec![Ok((FrameKind::Hdlc, a)), Ok((FrameKind::Hdlc, b))]);
-        assert_eq!(f.finish(), None, "the shared closing flag is not a truncated frame");
+        assert_eq!(
+            frames(&mut f),
+            vec![Ok((FrameKind::Hdlc, a)), Ok((FrameKind::Hdlc, b))]
+        );
+        assert_eq!(
+            f.finish(),
+            None,
+            "the shared closing flag is not a truncated frame"
+        );
     }
 
     #[test]
@@ -535,7 +596,10 @@ mod tests {
         stream.extend_from_slice(&good);
         let mut f = Framer::new(ProtocolHint::Hdlc);
         f.push(&stream);
-        assert_eq!(frames(&mut f), vec![Err(ErrorKind::Invalid), Ok((FrameKind::Hdlc, good))]);
+        assert_eq!(
+            frames(&mut f),
+            vec![Err(ErrorKind::Invalid), Ok((FrameKind::Hdlc, good))]
+        );
     }
 
     #[test]
@@ -559,7 +623,10 @@ mod tests {
         let mut f = Framer::default();
         f.push(&long[..40]);
         f.push(&good);
-        assert_eq!(frames(&mut f), vec![Err(ErrorKind::Truncated), Ok((FrameKind::Hdlc, good))]);
+        assert_eq!(
+            frames(&mut f),
+            vec![Err(ErrorKind::Truncated), Ok((FrameKind::Hdlc, good))]
+        );
     }
 
     #[test]
@@ -596,14 +663,19 @@ mod tests {
 
     #[test]
     fn ciphered_dsmr_is_cut_by_its_length() {
-        let mut fr = vec![0xDB, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x82, 0x00, 0x08, 0x30, 0, 0, 0, 1];
+        let mut fr = vec![
+            0xDB, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x82, 0x00, 0x08, 0x30, 0, 0, 0, 1,
+        ];
         fr.extend_from_slice(&[0xAA, 0xBB, 0xCC]);
         let mut f = Framer::new(ProtocolHint::Ascii);
         f.push(&fr);
         f.push(T1);
         assert_eq!(
             frames(&mut f),
-            vec![Ok((FrameKind::CipheredAscii, fr)), Ok((FrameKind::Ascii, T1.to_vec()))]
+            vec![
+                Ok((FrameKind::CipheredAscii, fr)),
+                Ok((FrameKind::Ascii, T1.to_vec()))
+            ]
         );
     }
 
@@ -614,6 +686,9 @@ mod tests {
         f.push(T1);
         f.push(&good);
         let got = frames(&mut f);
-        assert_eq!(got, vec![Err(ErrorKind::Invalid), Ok((FrameKind::Hdlc, good))]);
+        assert_eq!(
+            got,
+            vec![Err(ErrorKind::Invalid), Ok((FrameKind::Hdlc, good))]
+        );
     }
 }

@@ -20,16 +20,28 @@ pub struct KeyParseError {
 
 impl Keys {
     pub fn new(encryption: Option<[u8; 16]>, authentication: Option<[u8; 16]>) -> Self {
-        Keys { encryption, authentication }
+        Keys {
+            encryption,
+            authentication,
+        }
     }
 
     /// Parses a key written as 32 hex digits; spaces, colons and a `0x` prefix
     /// (as meter operators print them) are allowed.
     pub fn parse_key(text: &str) -> Result<[u8; 16], KeyParseError> {
         let t = text.trim();
-        let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
-        let digits: String = t.chars().filter(|c| !matches!(c, ' ' | ':' | '-')).collect();
-        let bad = |hint| KeyParseError { len: digits.len(), hint };
+        let t = t
+            .strip_prefix("0x")
+            .or_else(|| t.strip_prefix("0X"))
+            .unwrap_or(t);
+        let digits: String = t
+            .chars()
+            .filter(|c| !matches!(c, ' ' | ':' | '-'))
+            .collect();
+        let bad = |hint| KeyParseError {
+            len: digits.len(),
+            hint,
+        };
         if digits.len() != 32 {
             return Err(bad(""));
         }
@@ -64,7 +76,10 @@ mod tests {
     fn parses_keys_in_the_usual_spellings() {
         let k = Keys::parse_key("000102030405060708090A0B0C0D0E0F").unwrap();
         assert_eq!(k[15], 0x0F);
-        assert_eq!(Keys::parse_key("0x00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f").unwrap(), k);
+        assert_eq!(
+            Keys::parse_key("0x00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f").unwrap(),
+            k
+        );
     }
 
     #[test]

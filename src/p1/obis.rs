@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 /// An OBIS code `A-B:C.D.E*F`. The `F` group is 255 unless a meter says otherwise,
 /// and is not printed when it is 255 (`1-0:1.8.0`, as the P1 contracts write it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(into = "String", try_from = "String")]
 pub struct Obis(pub [u8; 6]);
 
@@ -133,21 +135,41 @@ mod tests {
 
     #[test]
     fn parses_ascii_forms() {
-        assert_eq!("1-0:1.8.0".parse::<Obis>().unwrap(), Obis::new(1, 0, 1, 8, 0));
-        assert_eq!("0-1:24.2.1*7".parse::<Obis>().unwrap(), Obis([0, 1, 24, 2, 1, 7]));
-        assert_eq!("1-0:99.97.0".parse::<Obis>().unwrap(), Obis::new(1, 0, 99, 97, 0));
+        assert_eq!(
+            "1-0:1.8.0".parse::<Obis>().unwrap(),
+            Obis::new(1, 0, 1, 8, 0)
+        );
+        assert_eq!(
+            "0-1:24.2.1*7".parse::<Obis>().unwrap(),
+            Obis([0, 1, 24, 2, 1, 7])
+        );
+        assert_eq!(
+            "1-0:99.97.0".parse::<Obis>().unwrap(),
+            Obis::new(1, 0, 99, 97, 0)
+        );
     }
 
     #[test]
     fn rejects_non_obis_text() {
-        for bad in ["", "1-0:1.8", "1-0:1.8.0.", "256-0:1.8.0", "a-0:1.8.0", "1:0-1.8.0", "1-0:1.8.0*"] {
+        for bad in [
+            "",
+            "1-0:1.8",
+            "1-0:1.8.0.",
+            "256-0:1.8.0",
+            "a-0:1.8.0",
+            "1:0-1.8.0",
+            "1-0:1.8.0*",
+        ] {
             assert!(bad.parse::<Obis>().is_err(), "{bad}");
         }
     }
 
     #[test]
     fn from_logical_name_bytes() {
-        assert_eq!(Obis::from_bytes(&[1, 0, 1, 7, 0, 255]), Some(Obis::new(1, 0, 1, 7, 0)));
+        assert_eq!(
+            Obis::from_bytes(&[1, 0, 1, 7, 0, 255]),
+            Some(Obis::new(1, 0, 1, 7, 0))
+        );
         assert_eq!(Obis::from_bytes(&[1, 0, 1]), None);
     }
 }

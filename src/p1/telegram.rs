@@ -258,11 +258,21 @@ pub struct Register {
 
 impl Register {
     pub fn number(obis: Obis, value: f64, unit: Option<Unit>) -> Self {
-        Register { obis, value: Value::Number(value), unit, timestamp: None }
+        Register {
+            obis,
+            value: Value::Number(value),
+            unit,
+            timestamp: None,
+        }
     }
 
     pub fn text(obis: Obis, value: impl Into<String>) -> Self {
-        Register { obis, value: Value::Text(value.into()), unit: None, timestamp: None }
+        Register {
+            obis,
+            value: Value::Text(value.into()),
+            unit: None,
+            timestamp: None,
+        }
     }
 }
 
@@ -316,7 +326,11 @@ impl Telegram {
 
 /// Maps a meter identification to its maker's name.
 pub fn manufacturer_of(ident: &str) -> Option<&'static str> {
-    let upper: String = ident.chars().take(16).collect::<String>().to_ascii_uppercase();
+    let upper: String = ident
+        .chars()
+        .take(16)
+        .collect::<String>()
+        .to_ascii_uppercase();
     const BY_PREFIX: &[(&str, &str)] = &[
         ("AIDON", "Aidon"),
         ("KAMSTRUP", "Kamstrup"),
@@ -339,5 +353,8 @@ pub fn manufacturer_of(ident: &str) -> Option<&'static str> {
         ("SMR", "Sanxing"),
         ("ITR", "Itron"),
     ];
-    BY_PREFIX.iter().find(|(p, _)| upper.starts_with(p)).map(|(_, m)| *m)
+    BY_PREFIX
+        .iter()
+        .find(|(p, _)| upper.starts_with(p))
+        .map(|(_, m)| *m)
 }
