@@ -130,11 +130,19 @@ fn parse_register(obis: Obis, groups: &[u8], continuation: Option<&[u8]>) -> Reg
     let second = it.next();
     match (first, second, continuation) {
         (Some(g), None, None) if it.0.is_empty() => single(obis, g),
-        // (capture time)(value*unit)
-        (Some(ts), Some(v), None)
-            if it.0.is_empty() && !ts.contains(&b'*') && v.contains(&b'*') =>
-        {
-            let mut r = single(obis, v);
+        // (capture time)(value*unit), or (capture time)(value) from a meter that
+        // has no gas meter attached ("(000101000000W)(00000000)").
+        (Some(ts), Some(v), None) if it.0.is_empty() && is_timestamp(ts) => {
+            let mut r = match single(obis, v) {
+                Register {
+                    value: Value::Text(_),
+                    ..
+                } => match parse_decimal(v) {
+                    Some(n) => Register::number(obis, n, None),
+                    None => single(obis, v),
+                },
+                r => r,
+            };
             r.timestamp = Some(lossy(ts));
             r
         }
@@ -194,6 +202,15 @@ fn single(obis: Obis, g: &[u8]) -> Register {
         unit: None,
         timestamp: None,
     }
+}
+
+/// A DSMR timestamp: `YYMMDDhhmmss` and `S` (summer) or `W` (winter) time.
+fn is_timestamp(g: &[u8]) -> bool {
+    let digits = g
+        .strip_suffix(b"S")
+        .or_else(|| g.strip_suffix(b"W"))
+        .unwrap_or(g);
+    digits.len() == 12 && digits.iter().all(u8::is_ascii_digit)
 }
 
 /// Iterates over the contents of `(…)(…)` groups.
@@ -397,6 +414,14 @@ mod tests {
             t.get(Obis::new(1, 0, 31, 4, 0)).unwrap().value,
             Value::Multi("(080*A)(-042*A)".into())
         );
+    }
+
+    #[test]
+    fn gas_channel_without_a_meter_reads_as_zero_with_its_time() {
+        let t = parse(b"/XMX5\r\n\r\n0-1:24.2.1(000101000000W)(00000000)\r\n!\r\n").unwrap();
+        let gas = &t.registers[0];
+        assert_eq!((gas.value.as_f64(), gas.unit.as_ref()), (Some(0.0), None));
+        assert_eq!(gas.timestamp.as_deref(), Some("000101000000W"));
     }
 
     #[test]

@@ -98,8 +98,8 @@ enum Scan {
     Incomplete,
     /// The byte at `pos` does not start a frame after all; skip one byte.
     NotAFrame,
-    /// A frame started at `pos` and was cut off at `len` by the start of another.
-    Cut(usize, String),
+    /// A frame started at `pos` and is broken: drop `len` bytes and report why.
+    Cut(usize, DecodeError),
 }
 
 impl Default for Framer {
@@ -202,7 +202,7 @@ impl Framer {
                         return Some(Err(e));
                     }
                     self.pos += len;
-                    return Some(Err(DecodeError::Truncated(why)));
+                    return Some(Err(why));
                 }
             }
         }
@@ -323,14 +323,18 @@ fn scan_ascii(b: &[u8]) -> Scan {
             b'/' if b[i - 1] == b'\n' => {
                 return Scan::Cut(
                     i,
-                    format!("telegram cut off after {i} bytes by the start of the next"),
+                    DecodeError::Truncated(format!(
+                        "telegram cut off after {i} bytes by the start of the next"
+                    )),
                 );
             }
             0x7E => {
                 // A flag in a text telegram: the line switched to HDLC mid-frame.
                 return Scan::Cut(
                     i,
-                    format!("telegram cut off after {i} bytes by an HDLC flag"),
+                    DecodeError::Truncated(format!(
+                        "telegram cut off after {i} bytes by an HDLC flag"
+                    )),
                 );
             }
             _ => i += 1,
@@ -374,14 +378,19 @@ fn scan_hdlc(b: &[u8]) -> Scan {
     if b.len() < total {
         // The header is good; a new flag+header inside means this frame was cut off.
         return match find_restart(b) {
-            Some(at) => Scan::Cut(at, format!("HDLC frame of {len} bytes cut off after {at}")),
+            Some(at) => Scan::Cut(
+                at,
+                DecodeError::Truncated(format!("HDLC frame of {len} bytes cut off after {at}")),
+            ),
             None => Scan::Incomplete,
         };
     }
     if b[total - 1] != HDLC_FLAG {
         return Scan::Cut(
             total - 1,
-            format!("HDLC frame of {len} bytes has no closing flag where its length field says"),
+            DecodeError::Invalid(format!(
+                "HDLC frame of {len} bytes has no closing flag where its length field says"
+            )),
         );
     }
     Scan::Frame(FrameKind::Hdlc, total)
@@ -442,7 +451,10 @@ fn scan_mbus(b: &[u8]) -> Scan {
         return Scan::Incomplete;
     }
     if b[total - 1] != 0x16 {
-        return Scan::Cut(total, "M-Bus frame without its stop byte 16".into());
+        return Scan::Cut(
+            total,
+            DecodeError::Invalid("M-Bus frame without its stop byte 16".into()),
+        );
     }
     Scan::Frame(FrameKind::Mbus, total)
 }
@@ -612,7 +624,7 @@ mod tests {
         f.push(&bad);
         f.push(&good);
         let got = frames(&mut f);
-        assert_eq!(got.first(), Some(&Err(ErrorKind::Truncated)));
+        assert_eq!(got.first(), Some(&Err(ErrorKind::Invalid)));
         assert_eq!(got.last(), Some(&Ok((FrameKind::Hdlc, good))));
     }
 

@@ -1,0 +1,310 @@
+//! Conformance: every capture of the shared corpus (`../shared/testdata`, or
+//! `$P1IB_TESTDATA`) decodes to every value its manifest expects, and every broken
+//! capture is rejected with the right kind. The corpus is read at run time and
+//! never copied into this repository. A missing corpus fails loudly.
+
+use p1ib::p1::{DecodeError, Decoder, DecoderOptions, ErrorKind, Keys, Telegram, Value};
+use serde_json::Value as Json;
+use std::path::PathBuf;
+
+fn corpus_dir() -> PathBuf {
+    let dir = std::env::var_os("P1IB_TESTDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
+    assert!(
+        dir.join("MANIFEST.json").is_file(),
+        "\n\n*** The conformance corpus is missing: no MANIFEST.json in {}.\n*** Put the shared test data beside the repository (../shared/testdata) or set P1IB_TESTDATA.\n",
+        dir.display()
+    );
+    dir
+}
+
+struct Entry {
+    file: String,
+    protocol: String,
+    json: Json,
+    bytes: Vec<u8>,
+}
+
+fn entries() -> Vec<Entry> {
+    let dir = corpus_dir();
+    let manifest: Json =
+        serde_json::from_slice(&std::fs::read(dir.join("MANIFEST.json")).unwrap()).unwrap();
+    let list = manifest.as_array().expect("MANIFEST.json is a list");
+    assert!(
+        list.len() >= 40,
+        "the corpus has shrunk to {} entries",
+        list.len()
+    );
+    list.iter()
+        .map(|e| {
+            let file = e["file"].as_str().unwrap().to_owned();
+            let raw = std::fs::read(dir.join(&file)).unwrap_or_else(|err| panic!("{file}: {err}"));
+            let protocol = e["protocol"].as_str().unwrap().to_owned();
+            let bytes = if protocol == "ascii" {
+                raw
+            } else {
+                p1ib::cli::decode::parse_hex(&raw).unwrap()
+            };
+            Entry {
+                file,
+                protocol,
+                json: e.clone(),
+                bytes,
+            }
+        })
+        .collect()
+}
+
+fn key(e: &Entry, field: &str) -> Option<[u8; 16]> {
+    e.json[field].as_str().map(|k| Keys::parse_key(k).unwrap())
+}
+
+fn decode_chunked(bytes: &[u8], keys: &Keys, chunk: usize) -> Vec<Result<Telegram, DecodeError>> {
+    let mut d = Decoder::new(DecoderOptions {
+        keys: keys.clone(),
+        ..Default::default()
+    });
+    let mut out = Vec::new();
+    for c in bytes.chunks(chunk.max(1)) {
+        d.push(c);
+        while let Some(r) = d.next() {
+            out.push(r);
+        }
+    }
+    out.extend(d.finish().map(Err));
+    out
+}
+
+/// Compares one telegram with the manifest's `expected`; returns the mismatches.
+fn compare(t: &Telegram, expected: &serde_json::Map<String, Json>) -> Vec<String> {
+    let mut bad = Vec::new();
+    for (obis, exp) in expected {
+        let want_value = &exp["value"];
+        let want_unit = exp["unit"].as_str();
+        if obis == "apdu_datetime" {
+            if t.notification_time.as_deref() != want_value.as_str() {
+                bad.push(format!(
+                    "{obis}: got {:?}, want {want_value}",
+                    t.notification_time
+                ));
+            }
+            continue;
+        }
+        let Some(r) = t.registers.iter().find(|r| r.obis.to_string() == *obis) else {
+            bad.push(format!("{obis}: missing"));
+            continue;
+        };
+        let unit = r.unit.as_ref().map(|u| u.as_str());
+        if unit != want_unit {
+            bad.push(format!("{obis}: unit {unit:?}, want {want_unit:?}"));
+        }
+        match (want_value, &r.value) {
+            (Json::Number(n), Value::Number(got)) => {
+                let want = n.as_f64().unwrap();
+                if (want - got).abs() > 1e-9 * want.abs().max(1.0) {
+                    bad.push(format!("{obis}: value {got}, want {want}"));
+                }
+            }
+            (Json::String(s), Value::Multi(got)) if exp["multi_value"] == Json::Bool(true) => {
+                if got != s {
+                    bad.push(format!("{obis}: multi-value {got:?}, want {s:?}"));
+                }
+            }
+            (Json::String(s), Value::Text(got)) if exp["multi_value"] != Json::Bool(true) => {
+                if got != s {
+                    bad.push(format!("{obis}: text {got:?}, want {s:?}"));
+                }
+            }
+            (want, got) => bad.push(format!("{obis}: value {got:?}, want {want}")),
+        }
+        if let Some(ts) = exp.get("timestamp").and_then(Json::as_str) {
+            if r.timestamp.as_deref() != Some(ts) {
+                bad.push(format!("{obis}: timestamp {:?}, want {ts:?}", r.timestamp));
+            }
+        }
+    }
+    bad
+}
+
+/// The kind a broken capture must be rejected with, from what the manifest says
+/// is wrong with it.
+fn expected_reject_kind(e: &Entry) -> ErrorKind {
+    if e.protocol == "ascii" {
+        // Cut off by the next telegram's header, or a plain checksum failure.
+        return if e.json["resync_crc_valid"] == Json::Bool(true) {
+            ErrorKind::Truncated
+        } else {
+            ErrorKind::Crc
+        };
+    }
+    let fc = &e.json["frame_check"];
+    if fc["truncated"] == Json::Bool(true) {
+        return ErrorKind::Truncated;
+    }
+    let declared = (usize::from(e.bytes[1] & 7) << 8 | usize::from(e.bytes[2])) + 2;
+    if e.bytes.get(declared - 1) != Some(&0x7E) {
+        ErrorKind::Invalid // the closing flag is not where the length field says
+    } else {
+        ErrorKind::Crc
+    }
+}
+
+#[test]
+fn every_capture_decodes_to_the_expected_values() {
+    let mut failures = Vec::new();
+    let mut checked_values = 0usize;
+    let entries = entries();
+    for e in &entries {
+        let keys = Keys::new(key(e, "encryption_key"), key(e, "authentication_key"));
+        let results = decode_chunked(&e.bytes, &keys, e.bytes.len());
+        let oks: Vec<&Telegram> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        let errs: Vec<&DecodeError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+        let expected = e.json["expected"].as_object().cloned().unwrap_or_default();
+        if e.json["expect_reject"] == Json::Bool(true) {
+            let want = expected_reject_kind(e);
+            if !errs.iter().any(|err| err.kind() == want) {
+                failures.push(format!(
+                    "{}: want rejection {want}, got errors {errs:?}",
+                    e.file
+                ));
+            }
+            if e.json["resync_crc_valid"] == Json::Bool(true) {
+                // The good telegram after the cut-off one must still come through.
+                match oks.as_slice() {
+                    [t] => {
+                        let bad = compare(t, &expected);
+                        checked_values += expected.len() - bad.len();
+                        failures.extend(bad.into_iter().map(|b| format!("{}: {b}", e.file)));
+                    }
+                    _ => failures.push(format!(
+                        "{}: {} telegrams after resync, want 1",
+                        e.file,
+                        oks.len()
+                    )),
+                }
+            } else if !oks.is_empty() {
+                failures.push(format!("{}: broken capture decoded anyway", e.file));
+            }
+            continue;
+        }
+        if !errs.is_empty() || oks.len() != 1 {
+            failures.push(format!(
+                "{}: {} telegrams, errors {:?}",
+                e.file,
+                oks.len(),
+                errs
+            ));
+            continue;
+        }
+        let t = oks[0];
+        let bad = compare(t, &expected);
+        checked_values += expected.len() - bad.len();
+        failures.extend(bad.into_iter().map(|b| format!("{}: {b}", e.file)));
+        if e.json["encrypted"] == Json::Bool(true) && !t.encrypted {
+            failures.push(format!("{}: not marked encrypted", e.file));
+        }
+    }
+    eprintln!(
+        "conformance: {} captures, {checked_values} expected values matched",
+        entries.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "\n{} mismatches:\n{}\n",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        checked_values > 1000,
+        "only {checked_values} values checked"
+    );
+}
+
+#[test]
+fn every_capture_decodes_the_same_fed_in_small_chunks() {
+    for e in entries() {
+        let keys = Keys::new(key(&e, "encryption_key"), key(&e, "authentication_key"));
+        let whole = decode_chunked(&e.bytes, &keys, e.bytes.len());
+        for chunk in [1, 7, 64] {
+            let parts = decode_chunked(&e.bytes, &keys, chunk);
+            let kinds = |rs: &[Result<Telegram, DecodeError>]| {
+                rs.iter()
+                    .map(|r| r.as_ref().map_err(|e| e.kind()).cloned())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                kinds(&parts),
+                kinds(&whole),
+                "{} in chunks of {chunk}",
+                e.file
+            );
+        }
+    }
+}
+
+#[test]
+fn encrypted_captures_report_key_problems_as_such() {
+    let mut seen = 0;
+    for e in entries()
+        .iter()
+        .filter(|e| e.json["encrypted"] == Json::Bool(true))
+    {
+        seen += 1;
+        let ek = key(e, "encryption_key").unwrap();
+        let expected = e.json["expected"].as_object().cloned().unwrap();
+
+        // Decrypt-only, as for a user who knows only the encryption key.
+        let only_ek = decode_chunked(&e.bytes, &Keys::new(Some(ek), None), e.bytes.len());
+        match only_ek.as_slice() {
+            [Ok(t)] => assert!(
+                compare(t, &expected).is_empty(),
+                "{}: decrypt-only values differ",
+                e.file
+            ),
+            other => panic!("{}: decrypt-only gave {other:?}", e.file),
+        }
+
+        // A wrong encryption key is a wrong key, never "no data".
+        let mut wrong = ek;
+        wrong[0] ^= 0x5A;
+        for keys in [
+            Keys::new(Some(wrong), None),
+            Keys::new(Some(wrong), key(e, "authentication_key")),
+        ] {
+            let r = decode_chunked(&e.bytes, &keys, e.bytes.len());
+            assert!(
+                r.iter()
+                    .any(|r| matches!(r, Err(err) if err.kind() == ErrorKind::Decrypt)),
+                "{}: wrong key gave {r:?}",
+                e.file
+            );
+            assert!(
+                r.iter().all(|r| r.is_err()),
+                "{}: wrong key decoded",
+                e.file
+            );
+        }
+
+        // A wrong authentication key fails the tag.
+        if let Some(mut ak) = key(e, "authentication_key") {
+            ak[3] ^= 1;
+            let r = decode_chunked(&e.bytes, &Keys::new(Some(ek), Some(ak)), e.bytes.len());
+            let err = r
+                .iter()
+                .find_map(|r| r.as_ref().err())
+                .expect("wrong AK must fail");
+            assert_eq!(err.kind(), ErrorKind::Decrypt, "{}", e.file);
+        }
+
+        // No key at all says so.
+        let r = decode_chunked(&e.bytes, &Keys::default(), e.bytes.len());
+        assert!(
+            r.iter()
+                .any(|r| matches!(r, Err(err) if err.kind() == ErrorKind::NoKey)),
+            "{}: {r:?}",
+            e.file
+        );
+    }
+    assert!(seen >= 3, "expected the encrypted captures, found {seen}");
+}
