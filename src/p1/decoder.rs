@@ -4,6 +4,7 @@
 
 use super::framer::{DEFAULT_MAX_FRAME, FrameKind, Framer, ProtocolHint};
 use super::hdlc::HdlcAssembler;
+use super::layout::LayoutOptions;
 use super::mbus::MbusAssembler;
 use super::{DecodeError, Keys, Protocol, Telegram, cipher, dsmr};
 
@@ -16,6 +17,9 @@ pub struct DecoderOptions {
     pub keys: Keys,
     /// Largest frame accepted, in bytes; 0 means the default (8 KiB).
     pub max_frame: usize,
+    /// What a DLMS list cannot say about itself: the meter's country decides
+    /// Kamstrup's energy scaling (Wh in Sweden, 10 Wh in Norway and Denmark).
+    pub layout: LayoutOptions,
 }
 
 /// Decodes a stream of bytes from a meter into telegrams.
@@ -46,8 +50,8 @@ impl Decoder {
         Decoder {
             framer: Framer::with_limit(options.protocol, max),
             keys: options.keys,
-            hdlc: HdlcAssembler::new(),
-            mbus: MbusAssembler::new(),
+            hdlc: HdlcAssembler::with_options(options.layout),
+            mbus: MbusAssembler::with_options(options.layout),
         }
     }
 

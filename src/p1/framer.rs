@@ -370,8 +370,8 @@ fn scan_hdlc(b: &[u8]) -> Scan {
                 return Scan::NotAFrame;
             }
         }
-    } else if b.len() >= 1 + 2 + 4 + 4 + 1 {
-        // addresses longer than 4 bytes each: not HDLC
+    } else if b.len() > 1 + 2 + 4 + 4 {
+        // flag, format and two addresses of 4 bytes without an end: not HDLC
         return Scan::NotAFrame;
     }
     let total = len + 2;
