@@ -38,6 +38,9 @@ pub struct Decoder {
     keys: Keys,
     hdlc: HdlcAssembler,
     mbus: MbusAssembler,
+    /// Whether this stream has carried an ASCII telegram with a CRC. From then
+    /// on a telegram without one is damaged, not DSMR 2.2.
+    ascii_crc_seen: bool,
 }
 
 impl Decoder {
@@ -52,6 +55,7 @@ impl Decoder {
             keys: options.keys,
             hdlc: HdlcAssembler::with_options(options.layout),
             mbus: MbusAssembler::with_options(options.layout),
+            ascii_crc_seen: false,
         }
     }
 
@@ -70,7 +74,7 @@ impl Decoder {
                 Err(e) => return Some(Err(e)),
             };
             let result = match frame.kind {
-                FrameKind::Ascii => dsmr::parse(frame.bytes).map(Some),
+                FrameKind::Ascii => check_ascii(frame.bytes, &mut self.ascii_crc_seen).map(Some),
                 FrameKind::CipheredAscii => decrypt_ascii(frame.bytes, &self.keys).map(Some),
                 FrameKind::Hdlc => self.hdlc.push(frame.bytes, &self.keys),
                 FrameKind::Mbus => self.mbus.push(frame.bytes, &self.keys),
@@ -97,6 +101,23 @@ impl Decoder {
     pub fn set_keys(&mut self, keys: Keys) {
         self.keys = keys;
     }
+}
+
+/// An ASCII telegram, refusing one without a CRC from a meter that sends CRCs:
+/// a damaged byte can turn into an end mark, and DSMR 2.2/3 have no CRC to catch it.
+fn check_ascii(frame: &[u8], crc_seen: &mut bool) -> Result<Telegram, DecodeError> {
+    let view = dsmr::TelegramView::new_checked(frame)?;
+    match view.crc() {
+        Some(_) => *crc_seen = true,
+        None if *crc_seen => {
+            return Err(DecodeError::malformed(
+                "ASCII telegram",
+                "no CRC after '!', though this meter sends one: the telegram is damaged",
+            ));
+        }
+        None => {}
+    }
+    view.parse()
 }
 
 /// Encrypted DSMR (Luxembourg "Smarty", Austrian DSMR): a general-glo-ciphering
@@ -200,6 +221,19 @@ mod tests {
             Some(ErrorKind::Invalid),
             "the last run at the end"
         );
+    }
+
+    #[test]
+    fn a_meter_that_sends_crcs_does_not_get_away_without_one() {
+        let mut d = Decoder::new(DecoderOptions::default());
+        d.push(&telegram("00001.000"));
+        d.push(b"/ABC5 test\r\n\r\n1-0:1.8.0(00002.000*kWh)\r\n!\r\n");
+        assert!(d.next().unwrap().is_ok());
+        assert_eq!(d.next().unwrap().unwrap_err().kind(), ErrorKind::Malformed);
+        // A DSMR 2.2 meter, which never sends one, is fine.
+        let mut old = Decoder::new(DecoderOptions::default());
+        old.push(b"/ABC5 test\r\n\r\n1-0:1.8.0(00002.000*kWh)\r\n!\r\n");
+        assert!(old.next().unwrap().is_ok());
     }
 
     #[test]

@@ -296,7 +296,9 @@ fn scan_ascii(b: &[u8]) -> Scan {
     let n = b.len();
     while i < n {
         match b[i] {
-            b'!' => {
+            // The end mark stands alone at the start of a line; a "!" inside a
+            // line (a text message, or a damaged byte) ends nothing.
+            b'!' if b[i - 1] == b'\n' => {
                 // Up to four CRC digits, then the line end.
                 let mut j = i + 1;
                 while j < n && j <= i + 4 && b[j].is_ascii_hexdigit() {
@@ -547,6 +549,14 @@ mod tests {
         }
         assert_eq!(got, vec![Ok((FrameKind::Ascii, T1.to_vec()))]);
         assert_eq!(f.finish(), None);
+    }
+
+    #[test]
+    fn a_bang_inside_a_line_ends_nothing() {
+        let t = b"/ABC5 x\r\n\r\n0-0:96.13.0(Hello!)\r\n1-0:1.8.0(1.0*kWh !\r\n!\r\n";
+        let mut f = Framer::default();
+        f.push(t);
+        assert_eq!(frames(&mut f), vec![Ok((FrameKind::Ascii, t.to_vec()))]);
     }
 
     #[test]
