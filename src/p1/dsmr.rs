@@ -98,7 +98,7 @@ impl<'a> TelegramView<'a> {
             registers: Vec::with_capacity(40),
             ..Telegram::default()
         };
-        let mut lines = self.body.split(|&b| b == b'\n').map(trim_cr).peekable();
+        let mut lines = Lines(self.body).map(trim_cr).peekable();
         while let Some(line) = lines.next() {
             if line.is_empty() {
                 continue;
@@ -213,6 +213,24 @@ fn is_timestamp(g: &[u8]) -> bool {
     digits.len() == 12 && digits.iter().all(u8::is_ascii_digit)
 }
 
+/// Iterates over the lines of a telegram body, split at `\n`.
+struct Lines<'a>(&'a [u8]);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let (line, rest) = match memchr::memchr(b'\n', self.0) {
+            Some(i) => (&self.0[..i], &self.0[i + 1..]),
+            None => (self.0, &[][..]),
+        };
+        self.0 = rest;
+        Some(line)
+    }
+}
+
 /// Iterates over the contents of `(…)(…)` groups.
 struct Groups<'a>(&'a [u8]);
 
@@ -242,32 +260,32 @@ pub fn parse_decimal(s: &[u8]) -> Option<f64> {
         Some(b'+') => (false, &s[1..]),
         _ => (false, s),
     };
-    if digits.is_empty() {
+    let (int, frac) = match memchr::memchr(b'.', digits) {
+        Some(d) => (&digits[..d], &digits[d + 1..]),
+        None => (digits, &[][..]),
+    };
+    let count = int.len() + frac.len();
+    if count == 0 {
         return None;
+    }
+    if count > 15 {
+        // Beyond 2^53 the fast path is not exact; let the standard parser round.
+        let valid = int.iter().chain(frac).all(u8::is_ascii_digit);
+        return if valid {
+            std::str::from_utf8(s).ok()?.parse().ok()
+        } else {
+            None
+        };
     }
     let mut mantissa: u64 = 0;
-    let mut frac: Option<usize> = None;
-    let mut seen = 0usize;
-    for &c in digits {
-        match c {
-            b'0'..=b'9' => {
-                if mantissa >= (1 << 53) / 10 {
-                    return std::str::from_utf8(s).ok()?.parse().ok();
-                }
-                mantissa = mantissa * 10 + u64::from(c - b'0');
-                seen += 1;
-                if let Some(f) = frac.as_mut() {
-                    *f += 1;
-                }
-            }
-            b'.' if frac.is_none() => frac = Some(0),
-            _ => return None,
+    for &c in int.iter().chain(frac) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
         }
+        mantissa = mantissa * 10 + u64::from(d);
     }
-    if seen == 0 {
-        return None;
-    }
-    let v = mantissa as f64 / POW10[frac.unwrap_or(0).min(22)];
+    let v = mantissa as f64 / POW10[frac.len()];
     Some(if neg { -v } else { v })
 }
 

@@ -295,6 +295,11 @@ fn scan_ascii(b: &[u8]) -> Scan {
     let mut i = 1;
     let n = b.len();
     while i < n {
+        // Only three bytes matter here; memchr finds them without a byte loop.
+        match memchr::memchr3(b'!', b'/', 0x7E, &b[i..]) {
+            Some(k) => i += k,
+            None => return Scan::Incomplete,
+        }
         match b[i] {
             // The end mark stands alone at the start of a line; a "!" inside a
             // line (a text message, or a damaged byte) ends nothing.

@@ -16,7 +16,7 @@
 //! ([`default_scaling`]): Kamstrup 0.01 A and 10 Wh (Wh in Sweden), Kaifa mA and
 //! 0.1 V, Landis+Gyr 0.01 A.
 
-use super::axdr::{self, Data, DateTime, Seq};
+use super::axdr::{self, Data, DateTime, Seq, tag};
 use super::telegram::Unit;
 use super::{DecodeError, Obis, Register, Telegram, Value};
 
@@ -299,10 +299,55 @@ pub fn read(
     } else if is_netz_burgenland(&seq) {
         ctx.vendor = Vendor::LandisGyr;
         read_positional(seq, NETZ_BURGENLAND.iter().copied(), ctx, t)?;
-    } else {
+    } else if read_tagged_fast(&seq, ctx, t).is_none() {
         read_tagged(seq, ctx, t, 0)?;
     }
     finish(t)
+}
+
+/// One pass over the bytes of the most common list, an array of
+/// `{OBIS, value}` and `{OBIS, value, {int8 scaler, enum unit}}` structures
+/// (Aidon, Kaifa MA309, tagged Kamstrup lists), giving the same registers as
+/// [`read_tagged`] would. `None` (with nothing pushed) as soon as the list is
+/// anything else; the general path then reads it.
+fn read_tagged_fast(seq: &Seq<'_>, ctx: Ctx<'_>, t: &mut Telegram) -> Option<()> {
+    let start = t.registers.len();
+    let raw = seq.body();
+    let mut p = 0usize;
+    let mut entry = || -> Option<()> {
+        let &[tag::STRUCTURE, n, tag::OCTET_STRING, 6] = raw.get(p..p + 4)? else {
+            return None;
+        };
+        if !(2..=3).contains(&n) {
+            return None;
+        }
+        let obis = Obis::from_bytes(raw.get(p + 4..p + 10)?)?;
+        p += 10;
+        let (value, len) = Data::parse(raw.get(p..)?).ok()?;
+        if matches!(value, Data::Array(_) | Data::Structure(_)) {
+            return None;
+        }
+        p += len;
+        let su = if n == 3 {
+            let &[tag::STRUCTURE, 2, tag::INT8, scaler, tag::ENUM, unit] = raw.get(p..p + 6)?
+            else {
+                return None;
+            };
+            p += 6;
+            Some((scaler as i8, unit))
+        } else {
+            None
+        };
+        t.registers.push(register(obis, &value, su, ctx));
+        Some(())
+    };
+    for _ in 0..seq.len() {
+        if entry().is_none() {
+            t.registers.truncate(start);
+            return None;
+        }
+    }
+    Some(())
 }
 
 /// Sets the ident from the list identifier register, where there is one.

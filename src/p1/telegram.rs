@@ -58,8 +58,15 @@ pub enum Unit {
     M3,
     S,
     GJ,
+    /// Another common spelling of a known unit, kept as written (`kVArh`).
+    Spelled(&'static str),
     Other(Box<str>),
 }
+
+/// Spellings meters use besides the canonical ones; kept without allocating.
+const SPELLINGS: &[&str] = &[
+    "kVArh", "kVAr", "kVARh", "kVAR", "KWh", "KW", "kWH", "m³", "Kvarh", "Kvar",
+];
 
 /// The physical quantity behind a unit, with the factor to its base unit
 /// (W, Wh, var, varh, VA, VAh, V, A, Hz, m3, s).
@@ -100,6 +107,7 @@ impl Unit {
             Unit::M3 => "m3",
             Unit::S => "s",
             Unit::GJ => "GJ",
+            Unit::Spelled(s) => s,
             Unit::Other(s) => s,
         }
     }
@@ -126,7 +134,10 @@ impl Unit {
             "m3" => Unit::M3,
             "s" => Unit::S,
             "GJ" => Unit::GJ,
-            other => Unit::Other(other.into()),
+            other => match SPELLINGS.iter().find(|s| **s == other) {
+                Some(s) => Unit::Spelled(s),
+                None => Unit::Other(other.into()),
+            },
         }
     }
 
