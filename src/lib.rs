@@ -3,7 +3,29 @@
 //! Layout:
 //! - [`p1`]: the protocol core, bytes to [`p1::Telegram`]; pure, no I/O.
 //! - [`cli`]: the command line: `p1ib decode` and the daemon's flags.
+//! - [`config`]: configuration layers (defaults, file, settings, env, flags), checked.
+//! - [`source`]: where the meter's bytes come from (serial, TCP, replay, simulator).
+//! - [`hub`]: normalised readings, history, counters and the broadcast to consumers.
+//! - [`app`]: the daemon's runner: tasks, readiness, graceful shutdown.
+//! - [`log`]: tracing to stderr/journald and to a UDP log sink.
+//! - [`leds`]: status LEDs through the Linux LED class.
+//! - [`network`]: Wi-Fi setup and the access-point fallback through NetworkManager (D-Bus).
+//! - [`mqtt`]: MQTT state topics and Home Assistant discovery, availability, reconnects.
+//! - [`mdns`]: announces `p1ib.local`, `_p1ib._tcp` and `_http._tcp` on the LAN.
+//! - [`update`]: release checks, signed artifacts, self-swap or .deb hand-off.
+//! - [`web`]: the web UI (dashboard, settings, firmware) and the HTTP APIs.
 //! - `main.rs`: parses the command line and maps the outcome to an exit code.
 
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod hub;
+pub mod leds;
+pub mod log;
+pub mod mdns;
+pub mod mqtt;
+pub mod network;
 pub mod p1;
+pub mod source;
+pub mod update;
+pub mod web;

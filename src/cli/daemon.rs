@@ -1,15 +1,155 @@
-//! Flags of the long-running daemon (the default command). STUB: being written.
+//! Flags of the long-running daemon (the default command): turns them into
+//! configuration layers, installs logging and signal handling, and runs the app.
 
+use crate::config::{ConfigError, DEMO_LISTEN, Layers};
+use anyhow::Context;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// Exit status for an invalid configuration (EX_CONFIG), so systemd can be told
+/// not to restart in a loop (`RestartPreventExitStatus=78`).
+pub const EXIT_CONFIG: u8 = 78;
 
 #[derive(Debug, clap::Args)]
 pub struct DaemonArgs {
-    /// Run on the built-in simulated meter with the web UI on http://127.0.0.1:8080.
+    /// Run on the built-in simulated meter with the web UI on http://127.0.0.1:8080;
+    /// nothing is sent beyond loopback.
     #[arg(long)]
     pub demo: bool,
+    /// Configuration file [default: /etc/p1ib/config.toml, if present].
+    #[arg(long, short = 'c', value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Settings state file written by the web UI [default: /var/lib/p1ib/settings.toml].
+    #[arg(long, value_name = "PATH")]
+    pub settings: Option<PathBuf>,
+    /// Meter source: a serial device, tcp://HOST:PORT, file:PATH or simulate[:KIND].
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+    /// Web server address, IP:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Log level or filter directive (trace, debug, info, warn, error).
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Any configuration key, e.g. --set mqtt.host=broker.lan (repeatable).
+    #[arg(long, value_name = "SECTION.KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Check the configuration, print it (secrets hidden) and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+impl DaemonArgs {
+    /// The configuration layers these flags describe.
+    pub fn layers(&self) -> anyhow::Result<Layers> {
+        let mut layers = if self.demo {
+            Layers {
+                file: self.config.clone().map(|p| (p, true)),
+                settings: Some(
+                    self.settings
+                        .clone()
+                        .unwrap_or_else(|| std::env::temp_dir().join("p1ib-demo/settings.toml")),
+                ),
+                env: None,
+                overrides: Vec::new(),
+            }
+            .set("meter.source", "simulate")
+            .set("web.listen", DEMO_LISTEN)
+            .set("mqtt.enabled", "false")
+            .set("log.udp", "")
+            .set("leds.ok", "")
+            .set("leds.error", "")
+        } else {
+            let mut l = Layers::system();
+            if let Some(p) = &self.config {
+                l.file = Some((p.clone(), true));
+            }
+            if let Some(p) = &self.settings {
+                l.settings = Some(p.clone());
+            }
+            l
+        };
+        for (key, value) in [
+            ("meter.source", &self.source),
+            ("web.listen", &self.listen),
+            ("log.level", &self.log_level),
+        ] {
+            if let Some(v) = value {
+                layers = layers.set(key, v.clone());
+            }
+        }
+        for kv in &self.set {
+            let (k, v) = kv
+                .split_once('=')
+                .with_context(|| format!("--set {kv:?}: expected SECTION.KEY=VALUE"))?;
+            layers = layers.set(k.trim(), v.trim());
+        }
+        if self.demo {
+            // The demo's promise: nothing leaves the machine.
+            layers = layers
+                .set("mdns.enabled", "false")
+                .set("update.channel", "off")
+                .set("network.manage", "false");
+        }
+        Ok(layers)
+    }
 }
 
 pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
-    let _ = args;
-    anyhow::bail!("the daemon is not built yet")
+    let layers = args.layers()?;
+    let config = match layers.load() {
+        Ok(c) => c,
+        Err(
+            e @ (ConfigError::Invalid(_) | ConfigError::Load(_) | ConfigError::Settings { .. }),
+        ) => {
+            eprintln!("p1ib: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.check_config {
+        println!("{config:#?}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::log::init(&config.log)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let demo = args.demo;
+    runtime.block_on(async move {
+        let app = crate::app::App::new(config);
+        let mut addr = app.web_addr();
+        if demo {
+            tokio::spawn(async move {
+                if let Ok(a) = addr.wait_for(Option::is_some).await
+                    && let Some(a) = *a
+                {
+                    println!("p1ib demo: a simulated meter is running.");
+                    println!("Open http://{a}/ in your browser. Press Ctrl+C to stop.");
+                }
+            });
+        }
+        app.run(signals()).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn signals() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut t), Ok(mut i)) => {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("signal received");
 }

@@ -1,0 +1,14 @@
+//! Integration tests of the daemon against real parts: pseudo-terminals from
+//! socat, TCP sockets, files, the real binary with signals and a systemd notify
+//! socket. One test binary; each module is one part.
+
+mod common;
+
+mod config;
+mod leds;
+mod pty;
+mod replay;
+mod settings;
+mod shutdown;
+mod simulate;
+mod tcp;
