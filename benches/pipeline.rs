@@ -59,6 +59,7 @@ fn run(rt: &tokio::runtime::Runtime, kind: Simulation, n: usize) -> (f64, Durati
         baud: Baud::Fixed(Framing::MODERN),
         protocol: ProtocolHint::Auto,
         keys: Keys::default(),
+        layout: Default::default(),
         replay_speed: ReplaySpeed::Max,
         detect_window: Duration::from_secs(12),
         reconnect_max: Duration::from_secs(30),

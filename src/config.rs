@@ -12,6 +12,7 @@
 //! Secrets (meter keys, passwords, the web password hash) are [`Secret`]s: their
 //! `Debug` and every error message show only whether they are set.
 
+use crate::p1::layout::LayoutOptions;
 use crate::p1::{Keys, ProtocolHint};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -91,6 +92,7 @@ pub struct RawMeter {
     pub auth_key: Secret,
     pub fuse_amps: u32,
     pub ct_ratio: f64,
+    pub country: String,
     pub replay_speed: String,
     pub detect_window: String,
     pub reconnect_max: String,
@@ -107,6 +109,7 @@ impl Default for RawMeter {
             auth_key: Secret::default(),
             fuse_amps: 0,
             ct_ratio: 1.0,
+            country: String::new(),
             replay_speed: "meter".into(),
             detect_window: "12s".into(),
             reconnect_max: "30s".into(),
@@ -443,6 +446,9 @@ pub struct MeterConfig {
     pub fuse_amps: Option<u32>,
     /// Current-transformer ratio for CT meters that report secondary values; 1 otherwise.
     pub ct_ratio: f64,
+    /// Where the meter is installed: decides what a DLMS list cannot say
+    /// about itself (Kamstrup counts energy in Wh in Sweden, 10 Wh elsewhere).
+    pub layout: LayoutOptions,
     pub replay_speed: ReplaySpeed,
     /// With `baud = "auto"`: how long to wait for a valid frame before trying the next line setting.
     pub detect_window: Duration,
@@ -1265,6 +1271,15 @@ impl RawMeter {
                 );
                 1.0
             };
+        let country = self.country.trim();
+        let layout = LayoutOptions::for_country(country);
+        if !country.is_empty() && layout.country.is_none() {
+            c.bad(
+                "meter.country",
+                country,
+                "a two-letter country code such as SE, NO, DK, or \"\" for unknown",
+            );
+        }
         let replay_speed = match self.replay_speed.trim() {
             "meter" => ReplaySpeed::Meter,
             "max" => ReplaySpeed::Max,
@@ -1287,6 +1302,7 @@ impl RawMeter {
             keys,
             fuse_amps,
             ct_ratio,
+            layout,
             replay_speed,
             detect_window: c.duration(
                 "meter.detect_window",

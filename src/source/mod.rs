@@ -16,6 +16,7 @@ pub mod tcp;
 use crate::config::{Baud, Config, Framing, ReplaySpeed, SourceSpec};
 use crate::hub::{Hub, LinkState};
 use crate::p1::framer::Framer;
+use crate::p1::layout::LayoutOptions;
 use crate::p1::{Decoder, DecoderOptions, Keys, ProtocolHint};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -29,6 +30,7 @@ pub struct SourceOptions {
     pub baud: Baud,
     pub protocol: ProtocolHint,
     pub keys: Keys,
+    pub layout: LayoutOptions,
     pub replay_speed: ReplaySpeed,
     pub detect_window: Duration,
     pub reconnect_max: Duration,
@@ -44,6 +46,7 @@ impl SourceOptions {
             baud: c.meter.baud,
             protocol: c.meter.protocol,
             keys: c.meter.keys.clone(),
+            layout: c.meter.layout,
             replay_speed: c.meter.replay_speed,
             detect_window: c.meter.detect_window,
             reconnect_max: c.meter.reconnect_max,
@@ -214,7 +217,7 @@ async fn read(
         protocol: opts.protocol,
         keys: opts.keys.clone(),
         max_frame: 0,
-        ..DecoderOptions::default()
+        layout: opts.layout,
     });
     let mut raw = opts.raw_telegrams.then(|| Framer::new(opts.protocol));
     let mut buf = vec![0u8; 2048];

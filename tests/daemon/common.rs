@@ -155,6 +155,7 @@ pub fn options(spec: SourceSpec) -> SourceOptions {
         baud: Baud::Fixed(p1ib::config::Framing::MODERN),
         protocol: ProtocolHint::Auto,
         keys: Keys::default(),
+        layout: Default::default(),
         replay_speed: ReplaySpeed::Max,
         detect_window: Duration::from_millis(400),
         reconnect_max: Duration::from_millis(300),

@@ -158,6 +158,7 @@ fn every_bad_value_is_refused_naming_key_value_and_what_is_allowed() {
         ("meter.fuse_amps", "5000", "amperes"),
         ("meter.ct_ratio", "-1", "positive"),
         ("meter.ct_ratio", "0", "positive"),
+        ("meter.country", "Sweden", "two-letter"),
         ("meter.replay_speed", "warp", "max"),
         ("meter.detect_window", "soon", "duration"),
         ("meter.reconnect_max", "10ms", "at least 100ms"),
