@@ -175,7 +175,7 @@ fn legacy_gas(obis: Obis, groups: &[u8], continuation: Option<&[u8]>) -> Option<
     Some(Register {
         obis,
         value: Value::Number(number),
-        unit: Some(Unit::from_ascii(std::str::from_utf8(g[5]).ok()?)),
+        unit: Some(Unit::from_ascii_bytes(g[5])?),
         timestamp: Some(lossy(g[0])),
     })
 }
@@ -184,14 +184,14 @@ fn legacy_gas(obis: Obis, groups: &[u8], continuation: Option<&[u8]>) -> Option<
 /// unit is text, kept verbatim (`0002`, `251124093015W`, hex ids, "").
 fn single(obis: Obis, g: &[u8]) -> Register {
     if let Some(star) = g.iter().position(|&b| b == b'*') {
-        if let (Some(n), Ok(unit)) = (
+        if let (Some(n), Some(unit)) = (
             parse_decimal(&g[..star]),
-            std::str::from_utf8(&g[star + 1..]),
+            Unit::from_ascii_bytes(&g[star + 1..]),
         ) {
             return Register {
                 obis,
                 value: Value::Number(n),
-                unit: Some(Unit::from_ascii(unit)),
+                unit: Some(unit),
                 timestamp: None,
             };
         }
@@ -278,12 +278,14 @@ pub fn parse_decimal(s: &[u8]) -> Option<f64> {
         };
     }
     let mut mantissa: u64 = 0;
-    for &c in int.iter().chain(frac) {
-        let d = c.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
+    for part in [int, frac] {
+        for &c in part {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            mantissa = mantissa * 10 + u64::from(d);
         }
-        mantissa = mantissa * 10 + u64::from(d);
     }
     let v = mantissa as f64 / POW10[frac.len()];
     Some(if neg { -v } else { v })

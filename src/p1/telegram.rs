@@ -141,6 +141,22 @@ impl Unit {
         }
     }
 
+    /// [`Unit::from_ascii`] on the bytes of a telegram; `None` when they are not
+    /// UTF-8. Known units are matched without a UTF-8 check (the hot path).
+    pub fn from_ascii_bytes(b: &[u8]) -> Option<Unit> {
+        Some(match b {
+            b"kWh" => Unit::KWh,
+            b"kW" => Unit::KW,
+            b"V" => Unit::V,
+            b"A" => Unit::A,
+            b"kvarh" => Unit::KVarh,
+            b"kvar" => Unit::KVar,
+            b"m3" => Unit::M3,
+            b"s" => Unit::S,
+            other => Unit::from_ascii(std::str::from_utf8(other).ok()?),
+        })
+    }
+
     /// The unit for a COSEM unit enumeration code (IEC 62056-62, class 3 `unit`).
     /// `None` for 255 ("count", no unit); unknown codes are kept as `Other`.
     pub fn from_cosem(code: u8) -> Option<Unit> {
