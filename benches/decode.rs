@@ -14,17 +14,29 @@ fn corpus(file: &str) -> Vec<u8> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata"));
     let path = dir.join(file);
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("benchmark input {}: {e}", path.display()));
-    if file.ends_with(".hex") { p1ib::cli::decode::parse_hex(&raw).unwrap() } else { raw }
+    let raw =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("benchmark input {}: {e}", path.display()));
+    if file.ends_with(".hex") {
+        p1ib::cli::decode::parse_hex(&raw).unwrap()
+    } else {
+        raw
+    }
 }
 
 fn bench(c: &mut Criterion, name: &str, file: &str, hint: ProtocolHint, objects: usize) {
     let bytes = corpus(file);
-    let mut decoder = Decoder::new(DecoderOptions { protocol: hint, ..Default::default() });
+    let mut decoder = Decoder::new(DecoderOptions {
+        protocol: hint,
+        ..Default::default()
+    });
     // Check once that the input decodes completely, so the benchmark measures work done.
     decoder.push(&bytes);
     let t = decoder.next().expect("a telegram").expect("decodes");
-    assert!(t.registers.len() >= objects, "{name}: {} objects", t.registers.len());
+    assert!(
+        t.registers.len() >= objects,
+        "{name}: {} objects",
+        t.registers.len()
+    );
     assert!(decoder.next().is_none());
 
     let mut g = c.benchmark_group("decode");
@@ -40,9 +52,27 @@ fn bench(c: &mut Criterion, name: &str, file: &str, hint: ProtocolHint, objects:
 }
 
 fn decode(c: &mut Criterion) {
-    bench(c, "swedish_ascii_27_objects", "ascii/se_landisgyr_e360_a.txt", ProtocolHint::Auto, 27);
-    bench(c, "dutch_dsmr5", "ascii/nl_dsmr50_iskra_am550.txt", ProtocolHint::Auto, 30);
-    bench(c, "aidon_list3_hdlc", "hdlc/no_aidon_6534_list3_gh1119.hex", ProtocolHint::Auto, 18);
+    bench(
+        c,
+        "swedish_ascii_27_objects",
+        "ascii/se_landisgyr_e360_a.txt",
+        ProtocolHint::Auto,
+        27,
+    );
+    bench(
+        c,
+        "dutch_dsmr5",
+        "ascii/nl_dsmr50_iskra_am550.txt",
+        ProtocolHint::Auto,
+        30,
+    );
+    bench(
+        c,
+        "aidon_list3_hdlc",
+        "hdlc/no_aidon_6534_list3_gh1119.hex",
+        ProtocolHint::Auto,
+        18,
+    );
 }
 
 criterion_group!(benches, decode);

@@ -45,10 +45,10 @@ if [ ! -f "$P1IB_TESTDATA/MANIFEST.json" ]; then
   exit 1
 fi
 
-# web (tests/web/): the UI's npm packages (uPlot for the bundle check,
+# web (tests/web/): the UI's npm packages (uPlot, bundled by build.rs,
 # playwright-core to drive Debian's chromium), exactly as package-lock.json pins
 # them. Only when missing or older than the lockfile, so reruns are offline.
-if [ ! -f assets/node_modules/.package-lock.json ] \
+if [ ! -d assets/node_modules/playwright-core ] || [ ! -f assets/node_modules/.package-lock.json ] \
    || [ assets/package-lock.json -nt assets/node_modules/.package-lock.json ]; then
   echo "tests/run.sh: npm ci in assets/" >&2
   (cd assets && npm ci --no-audit --no-fund --loglevel=error >&2)

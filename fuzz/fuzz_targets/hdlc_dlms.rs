@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let keys = Keys::new(Some([0x11; 16]), if data.first() == Some(&0) { Some([0x22; 16]) } else { None });
     let _ = dlms::decode_apdu(data, &keys);
     let _ = dlms::decode_apdu(data, &Keys::default());
-    let mut d = Decoder::new(DecoderOptions { protocol: ProtocolHint::Hdlc, keys, max_frame: 4096 });
+    let mut d = Decoder::new(DecoderOptions { protocol: ProtocolHint::Hdlc, keys, max_frame: 4096, ..Default::default() });
     for c in data.chunks(97) {
         d.push(c);
         while d.next().is_some() {}

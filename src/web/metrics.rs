@@ -1,0 +1,382 @@
+//! `GET /metrics`: the meter's values and the daemon's own counters in the
+//! Prometheus text format (0.0.4), written from the hub's snapshot at scrape time.
+//! Pure formatting of what the hub and web already hold; no state of its own.
+//!
+//! Written by hand rather than with `prometheus-client`: the meter's set of OBIS
+//! codes is only known at run time and the hub already holds every value, so a
+//! registry would be a second copy of the same state updated on every telegram.
+//! The format is small (HELP, TYPE, escaped labels); `promtool check metrics`
+//! checks the output in the tests.
+
+use super::Web;
+use crate::hub::{LinkState, Reading};
+use crate::p1::{Obis, Quantity};
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::UNIX_EPOCH;
+
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Type {
+    Gauge,
+    Counter,
+}
+
+/// One metric family: its samples, as label text and value.
+struct Family {
+    help: &'static str,
+    kind: Type,
+    samples: BTreeMap<String, f64>,
+}
+
+#[derive(Default)]
+struct Exposition {
+    families: BTreeMap<&'static str, Family>,
+}
+
+impl Exposition {
+    fn add(
+        &mut self,
+        name: &'static str,
+        kind: Type,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        let mut l = String::new();
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                l.push(',');
+            }
+            let _ = write!(l, "{k}=\"{}\"", escape(v));
+        }
+        self.families
+            .entry(name)
+            .or_insert_with(|| Family {
+                help,
+                kind,
+                samples: BTreeMap::new(),
+            })
+            .samples
+            .entry(l)
+            .or_insert(value);
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        for (name, f) in &self.families {
+            let kind = match f.kind {
+                Type::Gauge => "gauge",
+                Type::Counter => "counter",
+            };
+            let _ = writeln!(out, "# HELP {name} {}", f.help);
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, v) in &f.samples {
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {}", number(*v));
+                } else {
+                    let _ = writeln!(out, "{name}{{{labels}}} {}", number(*v));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The phase of an electricity OBIS code from its group C (21..40 is L1, ...).
+fn phase(o: Obis) -> &'static str {
+    match o.c() {
+        21..=40 => "l1",
+        41..=60 => "l2",
+        61..=80 => "l3",
+        _ => "total",
+    }
+}
+
+/// Import or export: quadrants 1+4 / 1+2 are import, 2+3 / 3+4 export.
+fn direction(o: Obis) -> &'static str {
+    match o.c() % 20 {
+        1 | 3 | 9 => "import",
+        2 | 4 | 10 => "export",
+        _ => "other",
+    }
+}
+
+fn meter_values(x: &mut Exposition, r: &Reading) {
+    for m in &r.values {
+        let obis = m.obis.to_string();
+        let tariff = match m.obis.e() {
+            0 => "total".to_owned(),
+            e => e.to_string(),
+        };
+        let (ph, dir) = (phase(m.obis), direction(m.obis));
+        let pd = [("obis", obis.as_str()), ("phase", ph), ("direction", dir)];
+        let pdt = [
+            ("obis", obis.as_str()),
+            ("phase", ph),
+            ("direction", dir),
+            ("tariff", tariff.as_str()),
+        ];
+        let p = [("obis", obis.as_str()), ("phase", ph)];
+        use Type::*;
+        match m.quantity {
+            Some(Quantity::Power) => x.add(
+                "p1ib_meter_active_power_watts",
+                Gauge,
+                "Active power the meter reports, W.",
+                &pd,
+                m.value,
+            ),
+            Some(Quantity::ReactivePower) => x.add(
+                "p1ib_meter_reactive_power_var",
+                Gauge,
+                "Reactive power the meter reports, var.",
+                &pd,
+                m.value,
+            ),
+            Some(Quantity::ApparentPower) => x.add(
+                "p1ib_meter_apparent_power_voltamperes",
+                Gauge,
+                "Apparent power the meter reports, VA.",
+                &pd,
+                m.value,
+            ),
+            Some(Quantity::Energy) => x.add(
+                "p1ib_meter_active_energy_watthours_total",
+                Counter,
+                "Active energy register of the meter, Wh.",
+                &pdt,
+                m.value,
+            ),
+            Some(Quantity::ReactiveEnergy) => x.add(
+                "p1ib_meter_reactive_energy_varhours_total",
+                Counter,
+                "Reactive energy register of the meter, varh.",
+                &pdt,
+                m.value,
+            ),
+            Some(Quantity::ApparentEnergy) => x.add(
+                "p1ib_meter_apparent_energy_voltamperehours_total",
+                Counter,
+                "Apparent energy register of the meter, VAh.",
+                &pdt,
+                m.value,
+            ),
+            Some(Quantity::Voltage) => x.add(
+                "p1ib_meter_voltage_volts",
+                Gauge,
+                "Phase voltage, V.",
+                &p,
+                m.value,
+            ),
+            Some(Quantity::Current) => x.add(
+                "p1ib_meter_current_amperes",
+                Gauge,
+                "Phase current, A.",
+                &p,
+                m.value,
+            ),
+            Some(Quantity::Frequency) => x.add(
+                "p1ib_meter_frequency_hertz",
+                Gauge,
+                "Grid frequency, Hz.",
+                &[("obis", obis.as_str())],
+                m.value,
+            ),
+            Some(Quantity::Volume) => x.add(
+                "p1ib_meter_volume_cubic_meters_total",
+                Counter,
+                "Volume register of a sub-meter (gas, water), m3.",
+                &[("obis", obis.as_str())],
+                m.value,
+            ),
+            Some(Quantity::Duration) | None => x.add(
+                "p1ib_meter_value",
+                Gauge,
+                "Other numeric values of the meter (counts, durations) in the meter's unit.",
+                &[("obis", obis.as_str()), ("unit", m.unit.as_str())],
+                m.value,
+            ),
+        }
+    }
+    let d = &r.derived;
+    if let Some(w) = d.net_power_w {
+        x.add(
+            "p1ib_net_power_watts",
+            Type::Gauge,
+            "Import minus export active power, W; negative when exporting.",
+            &[("phase", "total")],
+            w,
+        );
+    }
+    for (i, w) in d.net_power_phase_w.iter().enumerate() {
+        if let Some(w) = w {
+            x.add(
+                "p1ib_net_power_watts",
+                Type::Gauge,
+                "",
+                &[("phase", ["l1", "l2", "l3"][i])],
+                *w,
+            );
+        }
+    }
+    if let Some(u) = d.fuse_utilisation {
+        x.add(
+            "p1ib_fuse_utilisation_ratio",
+            Type::Gauge,
+            "Highest phase current as a fraction of the main fuse.",
+            &[],
+            u,
+        );
+    }
+    if let Ok(t) = r.received.duration_since(UNIX_EPOCH) {
+        x.add(
+            "p1ib_last_telegram_timestamp_seconds",
+            Type::Gauge,
+            "When the last good telegram was decoded, Unix time.",
+            &[],
+            t.as_secs_f64(),
+        );
+    }
+}
+
+/// The whole exposition.
+pub fn render(web: &Web) -> String {
+    let mut x = Exposition::default();
+    let hub = web.hub();
+    if let Some(r) = hub.latest() {
+        meter_values(&mut x, &r);
+    }
+    let c = hub.counters();
+    use Type::*;
+    x.add(
+        "p1ib_build_info",
+        Gauge,
+        "The running p1ib version.",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    x.add(
+        "p1ib_uptime_seconds",
+        Gauge,
+        "Seconds since the daemon started.",
+        &[],
+        c.uptime.as_secs_f64(),
+    );
+    x.add(
+        "p1ib_telegrams_total",
+        Counter,
+        "Good telegrams decoded since start.",
+        &[],
+        c.ok as f64,
+    );
+    for (reason, n) in [
+        ("crc", c.crc),
+        ("decrypt", c.decrypt),
+        ("truncated", c.truncated),
+        ("garbage", c.garbage),
+        ("malformed", c.malformed),
+    ] {
+        x.add(
+            "p1ib_frames_rejected_total",
+            Counter,
+            "Frames rejected since start, by reason.",
+            &[("reason", reason)],
+            n as f64,
+        );
+    }
+    if let Some(i) = c.last_ok_interval {
+        x.add(
+            "p1ib_telegram_interval_seconds",
+            Gauge,
+            "Time between the last two good telegrams.",
+            &[],
+            i.as_secs_f64(),
+        );
+    }
+    let up = hub.link().is_some_and(|l| l.state == LinkState::Up);
+    x.add(
+        "p1ib_meter_link_up",
+        Gauge,
+        "1 while the meter's device or connection is open.",
+        &[],
+        f64::from(u8::from(up)),
+    );
+    let mqtt = web.mqtt_state();
+    x.add(
+        "p1ib_mqtt_connected",
+        Gauge,
+        "1 while connected to the MQTT broker.",
+        &[],
+        f64::from(u8::from(mqtt == "connected")),
+    );
+    if let Some(u) = web.updater() {
+        x.add(
+            "p1ib_update_available",
+            Gauge,
+            "1 when a newer release is available on the update channel.",
+            &[],
+            f64::from(u8::from(u.status().update_available)),
+        );
+    }
+    x.add(
+        "p1ib_sse_clients",
+        Gauge,
+        "Open live-update streams (dashboards).",
+        &[],
+        web.sse_clients() as f64,
+    );
+    x.render()
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(web): State<Web>) -> Response {
+    let mut resp = render(&web).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_and_directions_follow_the_obis_groups() {
+        let o = |c| Obis::new(1, 0, c, 7, 0);
+        assert_eq!((phase(o(1)), direction(o(1))), ("total", "import"));
+        assert_eq!((phase(o(22)), direction(o(22))), ("l1", "export"));
+        assert_eq!((phase(o(62)), direction(o(62))), ("l3", "export"));
+        assert_eq!((phase(o(52)), direction(o(52))), ("l2", "other"));
+    }
+
+    #[test]
+    fn label_values_are_escaped_and_numbers_spelled_for_prometheus() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(number(f64::NAN), "NaN");
+        assert_eq!(number(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(number(0.41), "0.41");
+    }
+}

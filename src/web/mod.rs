@@ -1,0 +1,347 @@
+//! The web server: the dashboard, settings and firmware pages (embedded assets),
+//! the JSON APIs (`/meterData`, `/deviceInfo`, `/api/v1/...`), the SSE stream and
+//! `/metrics`. Reads the [`Hub`]; changes settings only through
+//! [`Layers::save_settings`](crate::config::Layers::save_settings). No protocol
+//! code and no meter I/O here.
+//!
+//! Layout:
+//! - [`router`]: every route, tested with `oneshot` and no socket.
+//! - [`api`]: `/meterData`, `/deviceInfo`, reading, history, status, restart, firmware.
+//! - [`settings`]: the settings form's schema, config get/check/set, secrets redacted.
+//! - [`auth`]: admin password (argon2), sessions, CSRF, wrong-password rate limit.
+//! - [`sse`]: `/api/v1/events`, one event per telegram plus status changes.
+//! - [`metrics`]: `/metrics` in the Prometheus text format.
+//! - [`assets`]: the built web UI, embedded in the binary.
+//! - [`device`]: MAC address, Wi-Fi level, Ethernet.
+//! - [`error`]: [`ApiError`], the one error every handler returns.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod device;
+pub mod error;
+pub mod metrics;
+pub mod settings;
+pub mod sse;
+
+pub use device::Device;
+pub use error::{ApiError, FieldError};
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::update::Updater;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::extract::connect_info::Connected;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Largest request body accepted (settings are a few hundred bytes).
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// Tells the MQTT connection state (`connected`, `disconnected`, `disabled`, ...).
+pub type MqttState = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the web server is built from.
+pub struct WebDeps {
+    pub hub: Hub,
+    pub config: Config,
+    /// The self-updater behind the firmware page; `None`: the page says updates are off.
+    pub updater: Option<Updater>,
+    /// The MQTT connection state for the dashboard and `/meterData`'s `info.mqtt_state`.
+    pub mqtt_state: Option<MqttState>,
+    pub device: Device,
+}
+
+impl WebDeps {
+    pub fn new(hub: Hub, config: Config) -> Self {
+        WebDeps {
+            hub,
+            config,
+            updater: None,
+            mqtt_state: None,
+            device: Device::default(),
+        }
+    }
+}
+
+/// The web server's shared state. Cheap to clone; every clone is the same server.
+#[derive(Clone)]
+pub struct Web {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    hub: Hub,
+    config: RwLock<Arc<Config>>,
+    applied: watch::Sender<Arc<Config>>,
+    updater: Option<Updater>,
+    mqtt_state: Option<MqttState>,
+    device: Device,
+    auth: auth::Auth,
+    frames: broadcast::Sender<sse::Frame>,
+    fanout_started: AtomicBool,
+    sse_clients: AtomicUsize,
+    restart: watch::Sender<bool>,
+    shutdown: CancellationToken,
+}
+
+impl Web {
+    pub fn new(deps: WebDeps) -> Web {
+        let config = Arc::new(deps.config);
+        let auth = auth::Auth::new(&config.web);
+        Web {
+            inner: Arc::new(Inner {
+                hub: deps.hub,
+                applied: watch::Sender::new(config.clone()),
+                config: RwLock::new(config),
+                updater: deps.updater,
+                mqtt_state: deps.mqtt_state,
+                device: deps.device,
+                auth,
+                frames: broadcast::channel(sse::QUEUE).0,
+                fanout_started: AtomicBool::new(false),
+                sse_clients: AtomicUsize::new(0),
+                restart: watch::Sender::new(false),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// The configuration in force (the last one saved from the settings page).
+    pub fn config(&self) -> Arc<Config> {
+        self.inner
+            .config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every configuration saved from the settings page, for the tasks that apply
+    /// it (the meter reader, MQTT) without restarting the process.
+    pub fn config_changes(&self) -> watch::Receiver<Arc<Config>> {
+        self.inner.applied.subscribe()
+    }
+
+    /// Puts a saved configuration in force: the web's own settings at once, and
+    /// tells [`Web::config_changes`] subscribers.
+    fn apply(&self, config: Config) {
+        let config = Arc::new(config);
+        self.inner.auth.apply(&config.web);
+        *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = config.clone();
+        self.inner.applied.send_replace(config);
+    }
+
+    pub fn updater(&self) -> Option<&Updater> {
+        self.inner.updater.as_ref()
+    }
+
+    pub fn mqtt_state(&self) -> String {
+        match &self.inner.mqtt_state {
+            Some(f) => f(),
+            None if self.config().mqtt.enabled => "unknown".into(),
+            None => "disabled".into(),
+        }
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.inner.device
+    }
+
+    pub(crate) fn auth(&self) -> &auth::Auth {
+        &self.inner.auth
+    }
+
+    /// Live SSE connections.
+    pub fn sse_clients(&self) -> usize {
+        self.inner.sse_clients.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once someone asked for a restart (`POST /api/v1/restart`, or a
+    /// firmware install that needs one).
+    pub async fn restart_requested(&self) {
+        let mut rx = self.inner.restart.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
+    fn request_restart(&self) {
+        self.inner.restart.send_replace(true);
+    }
+
+    /// Ends every SSE stream and lets the server drain; [`run`] calls it when its
+    /// shutdown future completes.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
+    }
+}
+
+/// Every route of the web server.
+pub fn router(web: Web) -> Router {
+    let admin = Router::new()
+        .route(
+            "/api/v1/config",
+            get(settings::get_config).put(settings::put_config),
+        )
+        .route("/api/v1/config/check", post(settings::check_config))
+        .route("/api/v1/restart", post(api::restart))
+        .route("/api/v1/firmware/check", post(api::firmware_check))
+        .route("/api/v1/firmware/install", post(api::firmware_install))
+        .route_layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            auth::require_admin,
+        ));
+    let session = Router::new()
+        .route("/api/v1/login", post(auth::login))
+        .route("/api/v1/logout", post(auth::logout))
+        .route("/api/v1/password", post(auth::set_password))
+        .route_layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            auth::require_csrf,
+        ));
+    Router::new()
+        .route("/", get(assets::index))
+        .route("/assets/{file}", get(assets::file))
+        .route("/meterData", get(api::meter_data))
+        .route("/deviceInfo", get(api::device_info))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/reading", get(api::reading))
+        .route("/api/v1/history", get(api::history))
+        .route("/api/v1/status", get(api::status))
+        .route("/api/v1/events", get(sse::events))
+        .route("/api/v1/session", get(auth::session))
+        .route("/api/v1/firmware", get(api::firmware))
+        .merge(admin)
+        .merge(session)
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(web)
+}
+
+/// Headers every response carries: no framing, no sniffing, nothing loaded from
+/// anywhere but the daemon itself.
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    resp
+}
+
+/// Both ends of a connection: who asked (for the wrong-password limit) and which
+/// of our addresses they reached (`/meterData`'s `info.ip`).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer {
+    pub remote: SocketAddr,
+    pub local: Option<SocketAddr>,
+}
+
+impl Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Peer {
+            remote: *stream.remote_addr(),
+            local: stream.io().local_addr().ok(),
+        }
+    }
+}
+
+/// The connection's [`Peer`], when the server runs on a socket (not in `oneshot` tests).
+pub struct MaybePeer(pub Option<Peer>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MaybePeer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(MaybePeer(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<Peer>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("web server: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Serves `web` on `listener` until `shutdown` completes; then ends the SSE
+/// streams and waits for requests in flight.
+pub async fn run(
+    listener: TcpListener,
+    web: Web,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebError> {
+    let token = web.shutdown_token().clone();
+    {
+        let web = web.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = shutdown => web.shutdown(),
+                _ = web.shutdown_token().cancelled() => {}
+            }
+        });
+    }
+    let app = router(web).into_make_service_with_connect_info::<Peer>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(token.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+/// [`run`] as one of the daemon's tasks: stops when `token` is cancelled, and a
+/// restart asked for in the web UI cancels `token`, which stops the daemon
+/// gracefully so that its supervisor (systemd) starts it again.
+pub async fn serve(
+    listener: TcpListener,
+    web: Web,
+    token: CancellationToken,
+) -> Result<(), WebError> {
+    let restart = web.clone();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = restart.restart_requested() => {
+                tracing::info!("restarting as asked in the web UI");
+                stop.cancel();
+            }
+            _ = stop.cancelled() => {}
+        }
+    });
+    run(listener, web, token.cancelled_owned()).await
+}

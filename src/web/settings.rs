@@ -1,0 +1,567 @@
+//! The settings page's server side: which keys a user may change (the form's
+//! schema), the current values with secrets redacted, a dry-run check and
+//! "Save & apply". Every value is checked by the configuration's own validation,
+//! so the page shows exactly the messages the daemon prints. Writes only through
+//! [`Layers::save_settings`](crate::config::Layers::save_settings).
+
+use super::Web;
+use super::error::{ApiError, FieldError, JsonBody};
+use crate::config::{Config, ConfigError, Invalid, Layers, RawConfig, read_settings};
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// How a setting is edited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Text,
+    /// A whole number that fits the key's type, `min` to `max`; which numbers are
+    /// allowed is the config validation's call (so that it words the message).
+    Integer {
+        min: i64,
+        max: i64,
+    },
+    Number,
+    Bool,
+    /// One of the given values (the form may offer them as a list).
+    Choice(&'static [&'static str]),
+    /// Free text with suggestions.
+    Suggest(&'static [&'static str]),
+    /// Write-only: shown as set / not set, never sent back.
+    Secret,
+}
+
+/// One setting on the page.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Field {
+    /// `section.key`, as in `config.toml`.
+    pub key: &'static str,
+    pub group: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+}
+
+const METER: &str = "Meter";
+const MQTT: &str = "MQTT and Home Assistant";
+const DEVICE: &str = "Device";
+const LOG: &str = "Logging";
+const UPDATE: &str = "Firmware updates";
+
+/// Every setting the page offers, in the order shown.
+pub const FIELDS: &[Field] = &[
+    Field {
+        key: "meter.source",
+        group: METER,
+        label: "Source",
+        kind: Kind::Suggest(&[
+            "/dev/serial0",
+            "/dev/ttyUSB0",
+            "tcp://192.168.1.50:23",
+            "simulate",
+            "simulate:se",
+            "simulate:aidon",
+            "simulate:kaifa",
+        ]),
+        help: "Serial device of the P1 adapter, tcp://HOST:PORT for a serial bridge, file:PATH to replay a capture, or simulate.",
+    },
+    Field {
+        key: "meter.protocol",
+        group: METER,
+        label: "Protocol",
+        kind: Kind::Choice(&["auto", "ascii", "hdlc", "mbus"]),
+        help: "ascii: DSMR / mode D text; hdlc: DLMS/COSEM (Aidon, Kaifa, Kamstrup); auto detects it.",
+    },
+    Field {
+        key: "meter.baud",
+        group: METER,
+        label: "Baud rate",
+        kind: Kind::Suggest(&["auto", "115200", "9600", "2400"]),
+        help: "auto tries 115200 8N1, then 9600 7E1.",
+    },
+    Field {
+        key: "meter.parity",
+        group: METER,
+        label: "Character format",
+        kind: Kind::Suggest(&["8N1", "7E1", "8E1"]),
+        help: "Used with a fixed baud rate.",
+    },
+    Field {
+        key: "meter.key",
+        group: METER,
+        label: "Decryption key (GUEK)",
+        kind: Kind::Secret,
+        help: "32 hex digits, for meters that encrypt (Luxembourg, Austria). Ask your grid operator.",
+    },
+    Field {
+        key: "meter.auth_key",
+        group: METER,
+        label: "Authentication key (GAK)",
+        kind: Kind::Secret,
+        help: "32 hex digits, only together with the decryption key.",
+    },
+    Field {
+        key: "meter.fuse_amps",
+        group: METER,
+        label: "Main fuse (A)",
+        kind: Kind::Integer {
+            min: 0,
+            max: u32::MAX as i64,
+        },
+        help: "For the fuse utilisation on the dashboard; 0 = unknown.",
+    },
+    Field {
+        key: "meter.ct_ratio",
+        group: METER,
+        label: "Current transformer ratio",
+        kind: Kind::Number,
+        help: "For CT meters that report secondary values; 1 otherwise.",
+    },
+    Field {
+        key: "mqtt.enabled",
+        group: MQTT,
+        label: "Publish to MQTT",
+        kind: Kind::Bool,
+        help: "",
+    },
+    Field {
+        key: "mqtt.host",
+        group: MQTT,
+        label: "Broker host",
+        kind: Kind::Text,
+        help: "Host name or IP address of the MQTT broker.",
+    },
+    Field {
+        key: "mqtt.port",
+        group: MQTT,
+        label: "Broker port",
+        kind: Kind::Integer { min: 0, max: 65535 },
+        help: "1883, or 8883 with TLS.",
+    },
+    Field {
+        key: "mqtt.username",
+        group: MQTT,
+        label: "Username",
+        kind: Kind::Text,
+        help: "",
+    },
+    Field {
+        key: "mqtt.password",
+        group: MQTT,
+        label: "Password",
+        kind: Kind::Secret,
+        help: "",
+    },
+    Field {
+        key: "mqtt.client_id",
+        group: MQTT,
+        label: "Client id",
+        kind: Kind::Text,
+        help: "Empty: derived from the device id.",
+    },
+    Field {
+        key: "mqtt.tls",
+        group: MQTT,
+        label: "TLS",
+        kind: Kind::Bool,
+        help: "",
+    },
+    Field {
+        key: "mqtt.ca_file",
+        group: MQTT,
+        label: "CA certificate file",
+        kind: Kind::Text,
+        help: "PEM file on the Pi; empty: the system's certificates.",
+    },
+    Field {
+        key: "mqtt.tls_insecure",
+        group: MQTT,
+        label: "Accept any broker certificate",
+        kind: Kind::Bool,
+        help: "For self-signed brokers. Not recommended.",
+    },
+    Field {
+        key: "mqtt.prefix",
+        group: MQTT,
+        label: "Topic prefix",
+        kind: Kind::Text,
+        help: "State topics are PREFIX/p1ib_<key>/state.",
+    },
+    Field {
+        key: "mqtt.discovery",
+        group: MQTT,
+        label: "Home Assistant discovery",
+        kind: Kind::Bool,
+        help: "Registers a sensor for every value in Home Assistant.",
+    },
+    Field {
+        key: "mqtt.discovery_prefix",
+        group: MQTT,
+        label: "Discovery prefix",
+        kind: Kind::Text,
+        help: "",
+    },
+    Field {
+        key: "mqtt.min_interval",
+        group: MQTT,
+        label: "Rate limit",
+        kind: Kind::Suggest(&["0s", "5s", "10s", "1m"]),
+        help: "Publish at most once per interval; 0s = every telegram.",
+    },
+    Field {
+        key: "mqtt.reduced",
+        group: MQTT,
+        label: "Reduced mode",
+        kind: Kind::Bool,
+        help: "Publish only power, energy totals and per-phase power.",
+    },
+    Field {
+        key: "mqtt.retain",
+        group: MQTT,
+        label: "Retain state messages",
+        kind: Kind::Bool,
+        help: "",
+    },
+    Field {
+        key: "mdns.name",
+        group: DEVICE,
+        label: "Device name",
+        kind: Kind::Text,
+        help: "Shown to the Homey apps and Home Assistant.",
+    },
+    Field {
+        key: "mdns.hostname",
+        group: DEVICE,
+        label: "Host name",
+        kind: Kind::Text,
+        help: "The web UI answers at HOSTNAME.local.",
+    },
+    Field {
+        key: "mdns.enabled",
+        group: DEVICE,
+        label: "Announce on the network (mDNS)",
+        kind: Kind::Bool,
+        help: "",
+    },
+    Field {
+        key: "leds.ok",
+        group: DEVICE,
+        label: "LED for good telegrams",
+        kind: Kind::Text,
+        help: "An LED under /sys/class/leds such as led0; empty = none.",
+    },
+    Field {
+        key: "leds.error",
+        group: DEVICE,
+        label: "LED for errors",
+        kind: Kind::Text,
+        help: "",
+    },
+    Field {
+        key: "log.level",
+        group: LOG,
+        label: "Log level",
+        kind: Kind::Suggest(&["error", "warn", "info", "debug", "trace"]),
+        help: "",
+    },
+    Field {
+        key: "log.udp",
+        group: LOG,
+        label: "Remote log (UDP)",
+        kind: Kind::Text,
+        help: "HOST:PORT to send every log line to, e.g. 192.168.1.10:8888; empty = off.",
+    },
+    Field {
+        key: "log.raw_telegrams",
+        group: LOG,
+        label: "Log raw telegrams",
+        kind: Kind::Bool,
+        help: "Every frame in hex at debug level, for bug reports.",
+    },
+    Field {
+        key: "update.channel",
+        group: UPDATE,
+        label: "Update channel",
+        kind: Kind::Choice(&["stable", "beta", "off"]),
+        help: "Which releases the firmware page recommends; off = never ask.",
+    },
+    Field {
+        key: "update.check_interval",
+        group: UPDATE,
+        label: "Check every",
+        kind: Kind::Suggest(&["6h", "24h", "7d"]),
+        help: "",
+    },
+];
+
+fn field(key: &str) -> Option<&'static Field> {
+    FIELDS.iter().find(|f| f.key == key)
+}
+
+/// What `GET /api/v1/config` answers.
+#[derive(Serialize)]
+pub struct ConfigView {
+    pub fields: &'static [Field],
+    /// Current values; secrets are `null`.
+    pub values: BTreeMap<&'static str, Value>,
+    /// Whether each secret is set.
+    pub secrets: BTreeMap<&'static str, bool>,
+    /// Keys set on the command line or in the environment: the page cannot change them.
+    pub locked: Vec<&'static str>,
+    /// Whether there is a settings file to save to.
+    pub can_save: bool,
+}
+
+fn view(layers: &Layers) -> Result<ConfigView, ApiError> {
+    let raw: RawConfig = layers.load_raw().map_err(ApiError::internal)?;
+    let all = serde_json::to_value(&raw).map_err(ApiError::internal)?;
+    let mut values = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
+    for f in FIELDS {
+        let (section, key) = f.key.split_once('.').unwrap_or((f.key, ""));
+        let v = all
+            .get(section)
+            .and_then(|s| s.get(key))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if f.kind == Kind::Secret {
+            secrets.insert(f.key, v.as_str().is_some_and(|s| !s.is_empty()));
+            values.insert(f.key, Value::Null);
+        } else {
+            values.insert(f.key, v);
+        }
+    }
+    Ok(ConfigView {
+        fields: FIELDS,
+        values,
+        secrets,
+        locked: FIELDS
+            .iter()
+            .filter(|f| is_locked(layers, f.key))
+            .map(|f| f.key)
+            .collect(),
+        can_save: layers.settings.is_some(),
+    })
+}
+
+/// Set by a layer above the settings file (a flag or an environment variable).
+fn is_locked(layers: &Layers, key: &str) -> bool {
+    if layers.overrides.iter().any(|(k, _)| k == key) {
+        return true;
+    }
+    let var = format!("P1IB_{}", key.replacen('.', "__", 1)).to_ascii_uppercase();
+    match &layers.env {
+        Some(env) => env.keys().any(|k| k.eq_ignore_ascii_case(&var)),
+        None => std::env::var_os(&var).is_some(),
+    }
+}
+
+/// Turns a submitted form (`{"section.key": value}`) into a settings table.
+/// Every problem is named; an unknown or locked key is one.
+pub fn changes(layers: &Layers, form: &Map<String, Value>) -> Result<toml::Table, ApiError> {
+    let mut table = toml::Table::new();
+    let mut problems = Vec::new();
+    let mut bad = |key: &str, value: &Value, allowed: &str| {
+        let value = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        problems.push(field_error(&Invalid {
+            key: key.into(),
+            value,
+            allowed: allowed.into(),
+        }));
+    };
+    for (key, value) in form {
+        let Some(f) = field(key) else {
+            bad(key, value, "a setting that can be changed on this page");
+            continue;
+        };
+        if is_locked(layers, key) {
+            bad(
+                key,
+                value,
+                "no change here: it is set on the command line or in the environment",
+            );
+            continue;
+        }
+        let text = match value {
+            Value::String(s) => Some(s.trim().to_owned()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let v = match f.kind {
+            Kind::Bool => match value {
+                Value::Bool(b) => toml::Value::Boolean(*b),
+                _ => {
+                    bad(key, value, "true or false");
+                    continue;
+                }
+            },
+            Kind::Integer { min, max } => match text.as_deref().map(str::parse::<i64>) {
+                Some(Ok(n)) if (min..=max).contains(&n) => toml::Value::Integer(n),
+                _ => {
+                    bad(key, value, &format!("a whole number from {min} to {max}"));
+                    continue;
+                }
+            },
+            Kind::Number => match text.as_deref().map(str::parse::<f64>) {
+                Some(Ok(n)) => toml::Value::Float(n),
+                _ => {
+                    bad(key, value, "a number");
+                    continue;
+                }
+            },
+            Kind::Text | Kind::Choice(_) | Kind::Suggest(_) | Kind::Secret => match value {
+                Value::String(s) => toml::Value::String(s.clone()),
+                _ => {
+                    bad(key, value, "text");
+                    continue;
+                }
+            },
+        };
+        let (section, k) = key.split_once('.').unwrap_or((key, ""));
+        table
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .map(|t| t.insert(k.to_owned(), v));
+    }
+    if problems.is_empty() {
+        Ok(table)
+    } else {
+        Err(ApiError::Invalid(problems))
+    }
+}
+
+/// The config validation's message for one key, as the daemon prints it.
+fn field_error(i: &Invalid) -> FieldError {
+    FieldError {
+        key: i.key.clone(),
+        message: i.to_string(),
+    }
+}
+
+fn config_error(e: ConfigError) -> ApiError {
+    match e {
+        ConfigError::Invalid(v) => ApiError::Invalid(v.iter().map(field_error).collect()),
+        ConfigError::NoSettingsFile => ApiError::Conflict(
+            "the daemon runs without a settings file, so settings cannot be saved here".into(),
+        ),
+        other => ApiError::internal(other),
+    }
+}
+
+fn merge(into: &mut toml::Table, from: &toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            _ => {
+                into.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+/// Checks `changes` against everything else in force, without saving.
+pub fn check(layers: &Layers, changes: &toml::Table) -> Result<Config, ApiError> {
+    let mut merged = match &layers.settings {
+        Some(p) => read_settings(p).map_err(ApiError::internal)?,
+        None => toml::Table::new(),
+    };
+    merge(&mut merged, changes);
+    layers.load_with(&merged).map_err(config_error)
+}
+
+/// Saves `changes` to the settings file (checked first; nothing is written when
+/// a value is invalid) and returns the configuration now in force.
+pub async fn save(web: &Web, changes: &toml::Table) -> Result<Config, ApiError> {
+    let layers = web.config().layers.clone();
+    let changes = changes.clone();
+    tokio::task::spawn_blocking(move || layers.save_settings(&changes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(config_error)
+}
+
+/// `GET /api/v1/config`.
+pub async fn get_config(State(web): State<Web>) -> Result<Json<ConfigView>, ApiError> {
+    let layers = web.config().layers.clone();
+    tokio::task::spawn_blocking(move || view(&layers))
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+}
+
+/// `POST /api/v1/config/check`: the page's live validation, same messages as saving.
+pub async fn check_config(
+    State(web): State<Web>,
+    JsonBody(form): JsonBody<Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    let layers = web.config().layers.clone();
+    let t = changes(&layers, &form)?;
+    tokio::task::spawn_blocking(move || check(&layers, &t))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(serde_json::json!({"ok": true})))
+}
+
+/// `PUT /api/v1/config`: "Save & apply". An invalid value changes nothing.
+pub async fn put_config(
+    State(web): State<Web>,
+    JsonBody(form): JsonBody<Map<String, Value>>,
+) -> Result<Json<ConfigView>, ApiError> {
+    let layers = web.config().layers.clone();
+    let t = changes(&layers, &form)?;
+    let config = save(&web, &t).await?;
+    let keys: Vec<&String> = form.keys().collect();
+    tracing::info!(keys = ?keys, "settings saved from the web UI");
+    web.apply(config);
+    get_config(State(web)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_a_key_of_the_configuration() {
+        let defaults = serde_json::to_value(RawConfig::default()).unwrap();
+        for f in FIELDS {
+            let (s, k) = f.key.split_once('.').unwrap();
+            assert!(
+                defaults[s].get(k).is_some(),
+                "{} is not a config key",
+                f.key
+            );
+        }
+    }
+
+    #[test]
+    fn a_form_becomes_a_settings_table() {
+        let form: Map<String, Value> = serde_json::from_str(
+            r#"{"meter.fuse_amps": "25", "mqtt.enabled": true, "mqtt.host": "broker", "meter.ct_ratio": 2}"#,
+        )
+        .unwrap();
+        let t = changes(&Layers::default(), &form).unwrap();
+        assert_eq!(t["meter"]["fuse_amps"].as_integer(), Some(25));
+        assert_eq!(t["meter"]["ct_ratio"].as_float(), Some(2.0));
+        assert_eq!(t["mqtt"]["enabled"].as_bool(), Some(true));
+    }
+
+    #[test]
+    fn unknown_and_locked_keys_are_named() {
+        let layers = Layers::default().set("meter.source", "simulate");
+        let form: Map<String, Value> =
+            serde_json::from_str(r#"{"web.password_hash": "x", "meter.source": "/dev/ttyUSB0"}"#)
+                .unwrap();
+        let Err(ApiError::Invalid(f)) = changes(&layers, &form) else {
+            panic!("expected invalid");
+        };
+        let keys: Vec<&str> = f.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["web.password_hash", "meter.source"]);
+    }
+}

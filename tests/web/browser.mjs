@@ -1,0 +1,143 @@
+// Drives Debian's Chromium through playwright-core against a p1ib web server at
+// BASE_URL (started by tests/web/browser.rs). Exits non-zero on the first
+// failed check; writes screenshots to ARTIFACTS.
+import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const { chromium } = require(process.env.PLAYWRIGHT);
+const BASE = process.env.BASE_URL;
+const OUT = process.env.ARTIFACTS;
+
+const failures = [];
+function check(ok, what) {
+  console.log((ok ? 'ok   ' : 'FAIL ') + what);
+  if (!ok) failures.push(what);
+}
+async function until(fn, what, ms = 10000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    try { if (await fn()) return true; } catch (_) { /* not yet */ }
+    if (Date.now() > end) { check(false, what + ' (timed out)'); return false; }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'p1ib-chromium-'));
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1280, height: 900 },
+});
+const outside = [];
+const errors = [];
+ctx.on('request', (r) => { if (!r.url().startsWith(BASE + '/')) outside.push(r.url()); });
+const watch = (page) => {
+  page.on('pageerror', (e) => errors.push('pageerror: ' + e.message));
+  page.on('console', (m) => {
+    // 4xx answers to validation calls are logged by Chromium; they are expected.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push('console: ' + m.text());
+  });
+};
+
+try {
+  const page = ctx.pages()[0] || await ctx.newPage();
+  watch(page);
+  await page.goto(BASE + '/');
+
+  // ------------------------------------------------------------ dashboard
+  await until(async () => (await page.textContent('#net-power')) !== '–', 'dashboard shows the power');
+  await until(async () => (await page.evaluate(() => window.p1ib && window.p1ib.charts.points())) > 100,
+    'graphs are pre-filled from the history');
+  const p0 = await page.textContent('#net-power');
+  const n0 = await page.evaluate(() => window.p1ib.charts.points());
+  await until(async () => (await page.textContent('#net-power')) !== p0, 'the power number changes as telegrams arrive');
+  await until(async () => (await page.evaluate(() => window.p1ib.charts.points())) >= n0 + 2, 'the graphs grow as telegrams arrive');
+  check((await page.textContent('#live-text')) === 'live', 'the live indicator is on');
+  check(/Landis\+Gyr/.test(await page.textContent('#meter-model')), 'the meter model is shown');
+  check(/\d+\.\d V/.test(await page.textContent('#p2-voltage')), 'per-phase voltage is shown');
+  check(/connected/.test(await page.textContent('#st-link')), 'the status block shows the meter connection');
+  check(/disabled/.test(await page.textContent('#st-mqtt')), 'the status block shows the MQTT state');
+  check(/update available/.test(await page.textContent('#st-update')), 'the status block says an update is available');
+  check(await page.locator('#values tr[data-obis="1-0:1.8.0"]').count() === 1, 'the energy registers are listed');
+  await page.screenshot({ path: join(OUT, 'dashboard.png'), fullPage: true });
+
+  await page.click('#span-day');
+  await until(async () => await page.evaluate(() => document.querySelector('#span-day').classList.contains('on')), 'the graphs switch to 24 h');
+  await page.click('#span-hour');
+
+  // ----------------------------------------------------------------- menu
+  await page.click('#menu-button');
+  check(await page.isVisible('#menu'), 'the hamburger menu opens');
+  check(await page.isVisible('#firmware-badge'), 'the firmware menu item has the red badge');
+  await page.screenshot({ path: join(OUT, 'menu.png') });
+  await page.click('#menu a[data-view="settings"]');
+
+  // ------------------------------------------------------------- settings
+  const fuse = page.locator('[id="f-meter-fuse_amps"]');
+  await until(async () => await fuse.isVisible(), 'the settings page lists the settings');
+  check(/No admin password is set/.test(await page.textContent('#admin-card')), 'the page says no password is set');
+  await fuse.fill('5000');
+  const fuseErr = page.locator('[id="err-meter.fuse_amps"]');
+  await until(async () => /meter\.fuse_amps = "5000" is not allowed: expected the main fuse in amperes, 1 to 1000/.test(await fuseErr.textContent()),
+    'an invalid value shows the config validation\'s message while typing');
+  await page.click('#save');
+  await until(async () => /Nothing was changed/.test(await page.textContent('#settings-banner')), 'saving an invalid value changes nothing and says so');
+  await fuse.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(OUT, 'settings-invalid.png') });
+  await fuse.fill('25');
+  await until(async () => (await fuseErr.textContent()) === '', 'the error goes when the value is fixed');
+  await page.click('#save');
+  await until(async () => /Saved and applied/.test(await page.textContent('#settings-banner')), 'saving a valid value is confirmed');
+  await page.reload();
+  await until(async () => (await page.locator('[id="f-meter-fuse_amps"]').inputValue()) === '25', 'the saved setting round-trips after a reload');
+  const status = await page.evaluate(async () => (await fetch('/api/v1/status')).json());
+  check(status.fuse_amps === 25, 'the saved setting is in force without a restart');
+
+  // admin password
+  await page.fill('[id="pw-new"]', 'correct horse');
+  await page.fill('[id="pw-confirm"]', 'correct horse');
+  await page.click('#password-form button[type=submit]');
+  await until(async () => /Log out/.test(await page.textContent('#admin-card')), 'setting the admin password logs this browser in');
+  await page.screenshot({ path: join(OUT, 'settings.png'), fullPage: true });
+
+  // ------------------------------------------------------------- firmware
+  await page.goto(BASE + '/#/firmware');
+  const rec = page.locator('article[data-version="1.2.0"]');
+  await until(async () => await rec.isVisible(), 'the firmware page lists releases from the release server');
+  check(/recommended/.test(await rec.textContent()), 'the recommended release is marked');
+  check(/Kaifa MA304 support/.test(await rec.textContent()), 'release notes are shown');
+  check(await page.locator('article[data-version="1.3.0-beta.1"]').count() === 1, 'pre-releases are listed');
+  check(/installed/.test(await page.locator('article[data-version="0.1.0"]').textContent()), 'the installed release is marked');
+  check(await rec.locator('button').isEnabled(), 'the recommended release can be installed');
+  check(/0\.1\.0/.test(await page.textContent('#fw-status')), 'the installed version is shown');
+  await page.screenshot({ path: join(OUT, 'firmware.png'), fullPage: true });
+
+  // ---------------------------------------------------------------- phone
+  const phone = await ctx.newPage();
+  watch(phone);
+  await phone.setViewportSize({ width: 390, height: 844 });
+  await phone.goto(BASE + '/');
+  await until(async () => (await phone.textContent('#net-power')) !== '–', 'the dashboard works on a phone-sized screen');
+  await phone.waitForTimeout(500);
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth);
+  check(overflow <= 391, 'no sideways scrolling on a phone (' + overflow + ' px)');
+  await phone.screenshot({ path: join(OUT, 'phone.png'), fullPage: true });
+
+  check(outside.length === 0, 'the pages requested nothing outside the daemon ' + JSON.stringify(outside));
+  check(errors.length === 0, 'no script errors ' + JSON.stringify(errors));
+} catch (e) {
+  check(false, 'unexpected: ' + (e && e.stack || e));
+} finally {
+  await ctx.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+if (failures.length) {
+  console.log(failures.length + ' check(s) failed');
+  process.exit(1);
+}
+console.log('all browser checks passed');

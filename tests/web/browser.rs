@@ -1,0 +1,134 @@
+//! The pages in real headless Chromium (Debian's `chromium`, driven by
+//! playwright-core from assets/node_modules through tests/web/browser.mjs): the
+//! dashboard fills and changes as telegrams arrive, a setting round-trips, an
+//! invalid value shows its error, the firmware page lists releases from a local
+//! fake release server, and the page requests nothing outside the daemon.
+//! Screenshots go to test-artifacts/web/.
+
+use crate::common::*;
+use axum::Json;
+use p1ib::update::{InstallKind, Settings, Updater};
+use p1ib::web::{Web, WebDeps};
+use serde_json::json;
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+
+/// A GitHub-style releases API on 127.0.0.1 with three releases.
+async fn fake_release_server(asset: String) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let body = json!([
+        {"tag_name": "v1.3.0-beta.1", "name": "1.3.0 beta 1", "prerelease": true, "draft": false,
+         "published_at": "2026-11-20T10:00:00Z", "html_url": format!("http://{addr}/r/1.3.0-beta.1"),
+         "body": "Try the new per-phase graphs.\n- faster dashboard", "assets": []},
+        {"tag_name": "v1.2.0", "name": "p1ib 1.2.0", "prerelease": false, "draft": false,
+         "published_at": "2026-11-01T10:00:00Z", "html_url": format!("http://{addr}/r/1.2.0"),
+         "body": "Recommended update.\n- Kaifa MA304 support\n- MQTT reconnects faster",
+         "assets": [{"name": asset, "browser_download_url": format!("http://{addr}/d/{asset}"), "size": 1000}]},
+        {"tag_name": "v0.1.0", "name": "p1ib 0.1.0", "prerelease": false, "draft": false,
+         "published_at": "2026-10-01T10:00:00Z", "html_url": format!("http://{addr}/r/0.1.0"),
+         "body": "First release.", "assets": []}
+    ]);
+    let app = axum::Router::new().route(
+        "/repos/p1ib/p1ib/releases",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move { Json(body) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_work_in_headless_chromium() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let playwright = format!("{root}/assets/node_modules/playwright-core");
+    assert!(
+        std::path::Path::new(&playwright).exists(),
+        "{playwright} is missing: run tests/run.sh (it runs `npm ci` in assets/)"
+    );
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: run tests/run.sh (it installs Debian's chromium)"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = layers(dir.path()).load().unwrap();
+    let mut settings = Settings::new(InstallKind::Standalone {
+        exe: dir.path().join("p1ib"),
+    });
+    let asset = settings.platform.standalone_asset("1.2.0");
+    let releases = fake_release_server(asset).await;
+    settings.base_url = format!("http://{releases}/repos/p1ib/p1ib");
+    settings.check_interval = None;
+    settings.current_version = "0.1.0".into();
+    let updater = Updater::new(settings).unwrap();
+    updater
+        .check_now()
+        .await
+        .expect("the fake release server answers");
+
+    let hub = p1ib::hub::Hub::default();
+    let mut deps = WebDeps::new(hub.clone(), config);
+    deps.updater = Some(updater);
+    deps.device = fake_device(dir.path());
+    let web = Web::new(deps);
+    hub.set_link(
+        p1ib::hub::LinkState::Up,
+        "simulate:se",
+        Some("simulated se meter".into()),
+    );
+    // twenty minutes of history, then a telegram every 400 ms
+    let now = SystemTime::now();
+    for i in 0..120u32 {
+        let t = now - Duration::from_secs(u64::from(1200 - i * 10));
+        let kw = 0.8 + 0.6 * (f64::from(i) / 9.0).sin();
+        hub.publish_at(&ascii_reading(kw, 1000.0 + f64::from(i) * 0.01), t);
+    }
+    let feeder = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            for i in 0u32.. {
+                let kw = 1.5 + 1.2 * (f64::from(i) / 3.0).sin();
+                hub.publish(&ascii_reading(kw, 1002.0 + f64::from(i) * 0.001));
+                tokio::time::sleep(Duration::from_millis(400)).await;
+            }
+        })
+    };
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(p1ib::web::run(listener, web.clone(), async move {
+        let _ = stopped.await;
+    }));
+
+    let artifacts = format!("{root}/test-artifacts/web");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(format!("{root}/tests/web/browser.mjs"))
+            .env("BASE_URL", format!("http://{addr}"))
+            .env("ARTIFACTS", &artifacts)
+            .env("PLAYWRIGHT", playwright)
+            .output()
+            .expect("node is installed")
+    })
+    .await
+    .unwrap();
+    feeder.abort();
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser test failed:\n{stdout}\n{stderr}"
+    );
+    // the settings change went through the real settings file
+    let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
+    assert!(saved.contains("fuse_amps = 25"), "{saved}");
+    assert!(saved.contains("$argon2id$"), "{saved}");
+}

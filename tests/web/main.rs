@@ -1,0 +1,12 @@
+//! The web server's integration tests, one binary: routes through `oneshot` with
+//! no socket, the Homey contract for an ASCII and an HDLC meter, SSE on a real
+//! port, `/metrics` through `promtool`, and the pages in headless Chromium.
+
+mod assets;
+mod browser;
+mod common;
+mod contract;
+mod metrics;
+mod routes;
+mod settings;
+mod sse;
