@@ -1,0 +1,553 @@
+//! MQTT: publishes every reading to a broker (per-value state topics, optional
+//! JSON) with Home Assistant discovery and availability, reconnecting with backoff
+//! forever. Reads the hub's broadcast, so a slow or absent broker lags this task
+//! and never the meter reader. Decides nothing about what to send itself (that is
+//! [`publisher`]) and parses no telegrams.
+//!
+//! - [`keys`]: OBIS code → topic key and entity name (the contract of the original).
+//! - [`discovery`]: Home Assistant discovery configs.
+//! - [`publisher`]: messages per reading: guard, reduced mode, rate limit, JSON.
+//! - [`tls`]: CA store, mutual TLS.
+
+pub mod discovery;
+pub mod keys;
+pub mod publisher;
+pub mod tls;
+
+use crate::config::{Config, MqttConfig};
+use crate::hub::Hub;
+use publisher::{Device, Message, Publisher, RateLimit, Settings};
+use rumqttc::{
+    AsyncClient, ClientError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS,
+    TlsConfiguration, Transport,
+};
+use serde::Serialize;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+/// Requests the MQTT client queues before new messages are dropped (counted in
+/// [`MqttStatus::dropped`]); a few hundred telegrams' worth.
+const QUEUE: usize = 8192;
+/// First wait before reconnecting; doubles up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// How long shutdown waits for `offline` to reach the broker.
+const GOODBYE: Duration = Duration::from_secs(1);
+
+/// The MQTT layer's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("TLS: {path}: {message}")]
+    TlsFile { path: PathBuf, message: String },
+    #[error(
+        "mqtt.tls is on, but this system has no CA certificates{0} and mqtt.ca_file is not set: install the ca-certificates package or set mqtt.ca_file to the broker's CA (PEM)"
+    )]
+    NoCaStore(String),
+}
+
+/// The state of the broker connection, as the dashboard and `/meterData`
+/// (`info.mqtt_state`) show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MqttState {
+    /// `mqtt.enabled = false`.
+    Disabled,
+    Connecting,
+    Connected,
+    /// Lost or refused; retrying with backoff (or a TLS setting to fix, see `last_error`).
+    Disconnected,
+}
+
+impl MqttState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MqttState::Disabled => "disabled",
+            MqttState::Connecting => "connecting",
+            MqttState::Connected => "connected",
+            MqttState::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// A snapshot of the MQTT task for status pages.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MqttStatus {
+    pub state: MqttState,
+    /// `host:port`.
+    pub broker: String,
+    /// Unix milliseconds of the last state change.
+    pub since_ms: i64,
+    /// Why the last connection attempt failed.
+    pub last_error: Option<String>,
+    /// Messages handed to the client since start.
+    pub published: u64,
+    /// Messages dropped because the client's queue was full (slow broker).
+    pub dropped: u64,
+    /// Totals held back by the monotonic guard.
+    pub held_back: u64,
+    pub connects: u64,
+}
+
+impl MqttStatus {
+    fn new(state: MqttState, broker: String) -> Self {
+        MqttStatus {
+            state,
+            broker,
+            since_ms: now_ms(),
+            last_error: None,
+            published: 0,
+            dropped: 0,
+            held_back: 0,
+            connects: 0,
+        }
+    }
+}
+
+/// Where the MQTT task reports its status; cheap to clone. The web server reads
+/// it with [`StatusWatch::get`] or [`StatusWatch::subscribe`].
+#[derive(Clone, Debug)]
+pub struct StatusWatch(Arc<watch::Sender<MqttStatus>>);
+
+impl StatusWatch {
+    /// `Disabled` unless MQTT is enabled; then `Connecting` until the task runs.
+    pub fn new(config: &MqttConfig) -> Self {
+        let state = if config.enabled {
+            MqttState::Connecting
+        } else {
+            MqttState::Disabled
+        };
+        let broker = format!("{}:{}", config.host, config.port);
+        StatusWatch(Arc::new(watch::Sender::new(MqttStatus::new(state, broker))))
+    }
+
+    pub fn get(&self) -> MqttStatus {
+        self.0.borrow().clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<MqttStatus> {
+        self.0.subscribe()
+    }
+
+    fn set_state(&self, state: MqttState, error: Option<String>) {
+        self.0.send_modify(|s| {
+            if s.state != state {
+                s.since_ms = now_ms();
+            }
+            s.state = state;
+            if state == MqttState::Connected {
+                s.connects += 1;
+            }
+            if error.is_some() {
+                s.last_error = error;
+            }
+        });
+    }
+}
+
+/// What a message on `<prefix>/cmd/...` asks for (with `mqtt.commands = true`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `<prefix>/cmd/restart`.
+    Restart,
+    /// `<prefix>/cmd/update_check`.
+    UpdateCheck,
+}
+
+/// What the MQTT task needs.
+pub struct Deps {
+    pub config: MqttConfig,
+    pub hub: Hub,
+    pub device: Device,
+    pub status: StatusWatch,
+    /// The updater's status, for the "update available" sensor.
+    pub update: Option<watch::Receiver<crate::update::Status>>,
+    /// Where commands go; `None`: `<prefix>/cmd/...` is not subscribed.
+    pub commands: Option<mpsc::UnboundedSender<Command>>,
+}
+
+impl Deps {
+    /// From the daemon's configuration: the device block from `mdns` (name, host
+    /// name for the web UI's address) and the device id.
+    pub fn from_config(config: &Config, hub: Hub, status: StatusWatch) -> Deps {
+        let m = &config.mqtt;
+        let port = match config.web.listen.port() {
+            80 => String::new(),
+            p => format!(":{p}"),
+        };
+        Deps {
+            config: m.clone(),
+            hub,
+            device: Device {
+                id: format!("p1ib_{}{}", crate::mdns::device_id(), m.suffix),
+                name: m
+                    .device_name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}{}", config.mdns.name, m.suffix)),
+                sw_version: env!("CARGO_PKG_VERSION").to_owned(),
+                configuration_url: Some(format!("http://{}.local{port}/", config.mdns.hostname)),
+            },
+            status,
+            update: None,
+            commands: None,
+        }
+    }
+}
+
+/// The publisher's settings from the configuration.
+pub fn settings(config: &MqttConfig, device: Device) -> Settings {
+    Settings {
+        prefix: config.prefix.clone(),
+        discovery: config.discovery,
+        discovery_prefix: config.discovery_prefix.clone(),
+        node_id: config.node_id.clone(),
+        per_value: config.per_value,
+        json: config.json,
+        retain: config.retain,
+        min_interval: config.min_interval,
+        reduced: config.reduced,
+        max_age: config.max_age,
+        disabled: config.disabled.iter().cloned().collect(),
+        hysteresis: config
+            .hysteresis
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+        expire_after: config.expire_after,
+        device,
+    }
+}
+
+/// The client options: broker, login, keep-alive, last will, TLS.
+pub fn options(config: &MqttConfig, s: &Settings) -> Result<MqttOptions, MqttError> {
+    let client_id = if config.client_id.is_empty() {
+        s.device.id.replace('_', "-")
+    } else {
+        config.client_id.clone()
+    };
+    let mut o = MqttOptions::new(client_id, config.host.clone(), config.port);
+    o.set_keep_alive(config.keep_alive.max(Duration::from_secs(5)));
+    o.set_clean_session(true);
+    o.set_max_packet_size(256 * 1024, 256 * 1024);
+    if let Some(user) = &config.username {
+        o.set_credentials(user.clone(), config.password.expose().to_owned());
+    }
+    o.set_last_will(LastWill::new(
+        discovery::status_topic(s),
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    ));
+    if config.tls {
+        let tls = tls::client_config(&tls::TlsOptions {
+            ca_file: config.ca_file.clone(),
+            client_cert: config.client_cert.clone(),
+            client_key: config.client_key.clone(),
+            insecure: config.tls_insecure,
+        })?;
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            Arc::new(tls),
+        )));
+    }
+    Ok(o)
+}
+
+/// What the connection driver tells the publishing loop.
+enum Link {
+    Up,
+    Down(String),
+    Message(String, Vec<u8>),
+}
+
+/// Publishes readings until `shutdown`. Never ends on its own: a lost broker is
+/// retried with backoff, a bad TLS setting is logged and shown in the status.
+pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), MqttError> {
+    tokio::pin!(shutdown);
+    let Deps {
+        config,
+        hub,
+        device,
+        status,
+        mut update,
+        commands,
+    } = deps;
+    let s = Arc::new(settings(&config, device));
+    let opts = match options(&config, &s) {
+        Ok(o) => o,
+        Err(e) => {
+            error!(error = %e, "MQTT cannot start; fix the [mqtt] settings");
+            status.set_state(MqttState::Disconnected, Some(e.to_string()));
+            shutdown.await;
+            return Ok(());
+        }
+    };
+    let broker = format!("{}:{}", config.host, config.port);
+    status.set_state(MqttState::Connecting, None);
+    let (client, eventloop) = AsyncClient::new(opts, QUEUE);
+    let (link_tx, mut link) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut driver = tokio::spawn(drive(eventloop, link_tx, stop_rx, broker.clone()));
+
+    let ha_status = format!("{}/status", s.discovery_prefix);
+    let cmd_prefix = format!("{}/cmd/", s.prefix);
+    let commands = commands.filter(|_| config.commands);
+    let mut publisher = Publisher::new(s.clone());
+    let mut limiter = RateLimit::new(s.min_interval);
+    let mut readings = hub.subscribe();
+    let mut connected = false;
+    let mut out: Vec<Message> = Vec::with_capacity(128);
+    let mut counts = Counts::default();
+
+    loop {
+        let due = limiter.due().filter(|_| connected);
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            l = link.recv() => match l {
+                Some(Link::Up) => {
+                    connected = true;
+                    status.set_state(MqttState::Connected, None);
+                    let _ = client.try_subscribe(ha_status.clone(), QoS::AtLeastOnce);
+                    if commands.is_some() {
+                        let _ = client.try_subscribe(format!("{cmd_prefix}+"), QoS::AtLeastOnce);
+                    }
+                    // skip readings queued while away: the latest goes out now
+                    readings = readings.resubscribe();
+                    let now = Instant::now();
+                    let latest = hub.latest();
+                    publisher.connected(latest.as_deref(), now, &mut out);
+                    if let Some(u) = &update {
+                        let available = u.borrow().update_available;
+                        publisher.update_available(available, now, &mut out);
+                    }
+                    if latest.is_some() {
+                        limiter.mark(now);
+                    }
+                    send(&client, &mut out, &mut counts);
+                }
+                Some(Link::Down(e)) => {
+                    connected = false;
+                    status.set_state(MqttState::Disconnected, Some(e));
+                }
+                Some(Link::Message(topic, payload)) => {
+                    if topic == ha_status && payload == b"online" {
+                        info!("Home Assistant is online: sending discovery again");
+                        publisher.rediscover(hub.latest().as_deref(), Instant::now(), &mut out);
+                        send(&client, &mut out, &mut counts);
+                    } else if let (Some(tx), Some(cmd)) = (&commands, topic.strip_prefix(&cmd_prefix)) {
+                        let c = match cmd {
+                            "restart" => Some(Command::Restart),
+                            "update_check" => Some(Command::UpdateCheck),
+                            _ => None,
+                        };
+                        match c {
+                            Some(c) => {
+                                info!(command = ?c, "MQTT command");
+                                let _ = tx.send(c);
+                            }
+                            None => debug!(topic = %topic, "unknown MQTT command"),
+                        }
+                    }
+                }
+                None => break,
+            },
+            r = readings.recv() => match r {
+                Ok(reading) if connected => {
+                    let now = Instant::now();
+                    if let Some(r) = limiter.offer(reading, now) {
+                        publisher.reading(&r, now, false, &mut out);
+                        send(&client, &mut out, &mut counts);
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    debug!(skipped = n, "MQTT fell behind the meter; continuing with the newest reading");
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    // the hub is gone: nothing more to publish
+                    (&mut shutdown).await;
+                    break;
+                }
+            },
+            _ = sleep_until(due), if due.is_some() => {
+                let now = Instant::now();
+                if let Some(r) = limiter.take(now) {
+                    publisher.reading(&r, now, false, &mut out);
+                    send(&client, &mut out, &mut counts);
+                }
+            },
+            changed = changed(&mut update) => {
+                if changed.is_err() {
+                    update = None;
+                } else if let Some(u) = &update {
+                    let available = u.borrow().update_available;
+                    if connected {
+                        publisher.update_available(available, Instant::now(), &mut out);
+                        send(&client, &mut out, &mut counts);
+                    }
+                }
+            },
+        }
+        if counts.dirty {
+            counts.dirty = false;
+            let held = publisher.held_back();
+            status.0.send_modify(|st| {
+                st.published = counts.published;
+                st.dropped = counts.dropped;
+                st.held_back = held;
+            });
+        }
+    }
+
+    // A clean goodbye: the broker sends no last will then, so say offline here.
+    if connected {
+        let _ = client.try_publish(
+            discovery::status_topic(&s),
+            QoS::AtLeastOnce,
+            true,
+            "offline",
+        );
+        let _ = client.try_disconnect();
+    }
+    let _ = stop_tx.send(!connected);
+    if tokio::time::timeout(GOODBYE, &mut driver).await.is_err() {
+        driver.abort();
+    }
+    status.set_state(MqttState::Disconnected, None);
+    Ok(())
+}
+
+#[derive(Default)]
+struct Counts {
+    published: u64,
+    dropped: u64,
+    dirty: bool,
+}
+
+/// Hands messages to the client without waiting: a full queue drops them.
+fn send(client: &AsyncClient, out: &mut Vec<Message>, counts: &mut Counts) {
+    for m in out.drain(..) {
+        let qos = if m.reliable {
+            QoS::AtLeastOnce
+        } else {
+            QoS::AtMostOnce
+        };
+        match client.try_publish(m.topic, qos, m.retain, m.payload) {
+            Ok(()) => counts.published += 1,
+            Err(ClientError::TryRequest(_)) | Err(ClientError::Request(_)) => counts.dropped += 1,
+        }
+    }
+    counts.dirty = true;
+}
+
+/// Drives the connection: polls the event loop, reports up/down and incoming
+/// messages, and waits with backoff after a failure. Ends when told to stop (at
+/// once with `true`, after the disconnect went out with `false`).
+async fn drive(
+    mut el: EventLoop,
+    link: mpsc::UnboundedSender<Link>,
+    mut stop: watch::Receiver<bool>,
+    broker: String,
+) {
+    let mut backoff = MIN_BACKOFF;
+    let mut failures = 0u32;
+    loop {
+        let ev = tokio::select! {
+            biased;
+            // the publishing loop is gone (aborted): drop the connection
+            _ = link.closed() => return,
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    return;
+                }
+                // stop after the disconnect: keep polling until it is sent
+                continue;
+            }
+            ev = el.poll() => ev,
+        };
+        match ev {
+            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
+                if failures > 0 {
+                    info!(broker = %broker, "MQTT broker is back");
+                } else {
+                    info!(broker = %broker, "MQTT connected");
+                }
+                failures = 0;
+                backoff = MIN_BACKOFF;
+                let _ = link.send(Link::Up);
+            }
+            Ok(Event::Incoming(Incoming::Publish(p))) => {
+                // retained status messages arrive on every subscribe; only a live
+                // `online` means Home Assistant (re)started
+                if !p.retain {
+                    let _ = link.send(Link::Message(p.topic, p.payload.to_vec()));
+                }
+            }
+            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let msg = e.to_string();
+                if failures == 0 {
+                    warn!(broker = %broker, error = %msg, "MQTT connection lost or refused; retrying");
+                } else {
+                    debug!(broker = %broker, error = %msg, "MQTT broker still unavailable");
+                }
+                failures += 1;
+                // what was queued for the lost connection is stale: the current
+                // state is published again on reconnect
+                el.pending.clear();
+                let _ = link.send(Link::Down(msg));
+                if *stop.borrow() {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> Result<(), watch::error::RecvError> {
+    match rx {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_read_as_the_dashboard_expects() {
+        assert_eq!(MqttState::Connected.as_str(), "connected");
+        assert_eq!(MqttState::Disconnected.as_str(), "disconnected");
+        assert_eq!(MqttState::Disabled.as_str(), "disabled");
+        let s = StatusWatch::new(&crate::config::RawConfig::default().check().unwrap().mqtt);
+        assert_eq!(s.get().state, MqttState::Disabled);
+    }
+}
