@@ -8,6 +8,8 @@ use crate::source::{self, SourceOptions};
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -22,18 +24,17 @@ pub struct App {
     config: Config,
     hub: Hub,
     web_addr: watch::Sender<Option<SocketAddr>>,
+    restart: Arc<AtomicBool>,
 }
 
 impl App {
     pub fn new(config: Config) -> Self {
-        let hub = Hub::new(HubOptions {
-            fuse_amps: config.meter.fuse_amps,
-            ct_ratio: config.meter.ct_ratio,
-        });
+        let hub = Hub::new(hub_options(&config));
         App {
             config,
             hub,
             web_addr: watch::channel(None).0,
+            restart: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -48,6 +49,12 @@ impl App {
         self.web_addr.subscribe()
     }
 
+    /// Set once the daemon stopped because the web UI asked for a restart; the
+    /// command line then starts the program again.
+    pub fn restart_flag(&self) -> Arc<AtomicBool> {
+        self.restart.clone()
+    }
+
     /// Runs until `shutdown` completes, then stops every task (within
     /// [`SHUTDOWN_GRACE`]). An error when a task fails on its own.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -55,6 +62,7 @@ impl App {
             config,
             hub,
             web_addr,
+            restart,
         } = self;
         let token = CancellationToken::new();
         let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
@@ -64,14 +72,61 @@ impl App {
             .with_context(|| format!("cannot listen on web.listen = {}", config.web.listen))?;
         let addr = listener.local_addr()?;
 
-        let mut reader = SourceOptions::from_config(&config);
-        reader.watchdog = sd_notify::watchdog_enabled();
+        // MQTT's connection state, for the web UI and `/meterData`'s `info.mqtt_state`.
+        let mqtt_status = crate::mqtt::StatusWatch::new(&config.mqtt);
+        let network = crate::network::Network::from_config(&config.network);
+        let web = {
+            let mut deps = crate::web::WebDeps::new(hub.clone(), config.clone());
+            let status = mqtt_status.clone();
+            deps.mqtt_state = Some(Arc::new(move || status.get().state.as_str().to_owned()));
+            deps.network = config.network.manage.then(|| network.clone());
+            crate::web::Web::new(deps)
+        };
+        let changes = web.config_changes();
+        restart_requested(&web, &restart, &token);
+
+        // The meter reader and MQTT are started anew when a saved setting changes
+        // what they use; everything else goes on undisturbed.
         {
-            let (hub, token) = (hub.clone(), token.clone());
-            tasks.spawn(async move { ("meter reader", source::run(reader, hub, token).await) });
+            let hub = hub.clone();
+            let reader = move |config: Arc<Config>, stop: CancellationToken| {
+                let hub = hub.clone();
+                async move {
+                    hub.set_options(hub_options(&config));
+                    let mut reader = SourceOptions::from_config(&config);
+                    reader.watchdog = sd_notify::watchdog_enabled();
+                    source::run(reader, hub, stop).await
+                }
+            };
+            let meter = |c: &Config| (c.meter.clone(), c.log.raw_telegrams);
+            let task = supervise(
+                "meter reader",
+                changes.clone(),
+                meter,
+                reader,
+                token.clone(),
+            );
+            tasks.spawn(async move { ("meter reader", task.await) });
         }
         {
-            let web = crate::web::Web::new(crate::web::WebDeps::new(hub.clone(), config.clone()));
+            let (hub, status) = (hub.clone(), mqtt_status.clone());
+            let mqtt = move |config: Arc<Config>, stop: CancellationToken| {
+                let deps = crate::mqtt::Deps::from_config(&config, hub.clone(), status.clone());
+                async move {
+                    if !config.mqtt.enabled {
+                        stop.cancelled().await; // idle until enabled in the settings
+                        return Ok(());
+                    }
+                    crate::mqtt::run(deps, stop.cancelled_owned())
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+            };
+            let part = |c: &Config| (c.mqtt.clone(), c.mdns.name.clone(), c.mdns.hostname.clone());
+            let task = supervise("mqtt", changes.clone(), part, mqtt, token.clone());
+            tasks.spawn(async move { ("mqtt", task.await) });
+        }
+        {
             let token = token.clone();
             tasks.spawn(async move {
                 let served = crate::web::serve(listener, web, token).await;
@@ -82,15 +137,22 @@ impl App {
             let (leds, hub, token) = (config.leds.clone(), hub.clone(), token.clone());
             tasks.spawn(async move { ("leds", crate::leds::run(leds, hub, token).await) });
         }
-        // MQTT's connection state for the web UI (`info.mqtt_state`): mqtt_status.get().state.as_str()
-        let mqtt_status = crate::mqtt::StatusWatch::new(&config.mqtt);
-        if config.mqtt.enabled {
-            let deps = crate::mqtt::Deps::from_config(&config, hub.clone(), mqtt_status.clone());
-            let token = token.clone();
+        if config.network.manage {
+            let (n, t) = (network.clone(), token.clone());
             tasks.spawn(async move {
-                let done = crate::mqtt::run(deps, token.cancelled_owned()).await;
-                ("mqtt", done.map_err(anyhow::Error::from))
+                let done = crate::network::run(n, t).await;
+                ("network", done.map_err(anyhow::Error::from))
             });
+            // The original device pulses its red LED while it is an access point.
+            let (sysfs, led, rx, t) = (
+                config.leds.sysfs.clone(),
+                config.leds.error.clone(),
+                network.subscribe(),
+                token.clone(),
+            );
+            tasks.spawn(
+                async move { ("ap led", crate::network::led::run(sysfs, led, rx, t).await) },
+            );
         }
 
         info!(%addr, source = %config.meter.source, "p1ib running");
@@ -151,4 +213,159 @@ impl App {
 /// Runs the daemon with `config` until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     App::new(config).run(shutdown).await
+}
+
+fn hub_options(config: &Config) -> HubOptions {
+    HubOptions {
+        fuse_amps: config.meter.fuse_amps,
+        ct_ratio: config.meter.ct_ratio,
+    }
+}
+
+/// When the web UI asks for a restart: note it and stop the daemon cleanly.
+fn restart_requested(web: &crate::web::Web, flag: &Arc<AtomicBool>, token: &CancellationToken) {
+    let (web, flag, token) = (web.clone(), flag.clone(), token.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = web.restart_requested() => flag.store(true, Ordering::SeqCst),
+            _ = token.cancelled() => {}
+        }
+    });
+}
+
+/// Runs the task `start` builds from the configuration, and builds and runs it
+/// anew whenever a saved configuration changes the `part` of it the task uses
+/// ("Save & apply" without restarting the process). Ends when the task ends by
+/// itself (it failed, or `shutdown` stopped it).
+async fn supervise<P, F, Fut>(
+    name: &'static str,
+    mut changes: watch::Receiver<Arc<Config>>,
+    part: impl Fn(&Config) -> P,
+    start: F,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()>
+where
+    P: PartialEq,
+    F: Fn(Arc<Config>, CancellationToken) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let mut config = changes.borrow_and_update().clone();
+    loop {
+        let stop = shutdown.child_token();
+        let mut task = tokio::spawn(start(config.clone(), stop.clone()));
+        let next = loop {
+            tokio::select! {
+                done = &mut task => {
+                    return done.map_err(|e| anyhow::anyhow!("{name} panicked: {e}"))?;
+                }
+                changed = changes.changed(), if !shutdown.is_cancelled() => {
+                    if changed.is_err() {
+                        // Nobody saves settings any more: run this one to its end.
+                        return (&mut task).await.map_err(|e| anyhow::anyhow!("{name} panicked: {e}"))?;
+                    }
+                    let new = changes.borrow_and_update().clone();
+                    if part(&new) != part(&config) {
+                        break new;
+                    }
+                    config = new;
+                }
+            }
+        };
+        info!(
+            task = name,
+            "settings changed; restarting it with the new ones"
+        );
+        stop.cancel();
+        if let Ok(Err(e)) = task.await {
+            warn!(
+                task = name,
+                error = format!("{e:#}"),
+                "ended with an error while restarting"
+            );
+        }
+        config = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Layers;
+    use std::sync::atomic::AtomicUsize;
+
+    fn config(source: &str, mqtt_host: &str) -> Arc<Config> {
+        let c = Layers::default()
+            .set("meter.source", source)
+            .set("mqtt.host", mqtt_host)
+            .load()
+            .unwrap();
+        Arc::new(c)
+    }
+
+    /// Counts starts; each run waits for its stop token.
+    fn counting(
+        starts: Arc<AtomicUsize>,
+    ) -> impl Fn(
+        Arc<Config>,
+        CancellationToken,
+    ) -> futures_util::future::BoxFuture<'static, anyhow::Result<()>> {
+        move |_, stop| {
+            starts.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                stop.cancelled().await;
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_task_restarts_when_its_part_changes_and_only_then() {
+        let (tx, rx) = watch::channel(config("simulate", "a"));
+        let starts = Arc::new(AtomicUsize::new(0));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(supervise(
+            "meter reader",
+            rx,
+            |c: &Config| c.meter.clone(),
+            counting(starts.clone()),
+            shutdown.clone(),
+        ));
+        let started = |n: usize| {
+            let starts = starts.clone();
+            async move {
+                while starts.load(Ordering::SeqCst) < n {
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        started(1).await;
+        // Another section changed: the reader goes on.
+        tx.send(config("simulate", "b")).unwrap();
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(starts.load(Ordering::SeqCst), 1);
+        // Its own section changed: it starts again.
+        tx.send(config("simulate:aidon", "b")).unwrap();
+        started(2).await;
+        shutdown.cancel();
+        task.await.unwrap().unwrap();
+        assert_eq!(starts.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_task_that_fails_ends_the_supervision_with_its_error() {
+        let (_tx, rx) = watch::channel(config("simulate", "a"));
+        let failing = |_: Arc<Config>, _: CancellationToken| async { anyhow::bail!("broken") };
+        let err = supervise(
+            "mqtt",
+            rx,
+            |c: &Config| c.mqtt.clone(),
+            failing,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), "broken");
+    }
 }

@@ -435,7 +435,7 @@ pub enum ReplaySpeed {
     Every(Duration),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MeterConfig {
     pub source: SourceSpec,
     pub baud: Baud,
@@ -465,7 +465,7 @@ pub struct WebConfig {
     pub session_lifetime: Duration,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MqttConfig {
     pub enabled: bool,
     pub host: String,
@@ -512,7 +512,7 @@ pub struct MqttConfig {
     pub commands: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// An `EnvFilter` directive (`info`, `p1ib=debug,info`); `RUST_LOG` wins when set.
     pub level: String,
@@ -521,7 +521,7 @@ pub struct LogConfig {
     pub raw_telegrams: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LedConfig {
     /// LED class name blinked on every good telegram.
     pub ok: Option<String>,
@@ -530,7 +530,7 @@ pub struct LedConfig {
     pub sysfs: PathBuf,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct MdnsConfig {
     pub enabled: bool,
     pub hostname: String,
@@ -544,14 +544,14 @@ pub enum UpdateChannel {
     Off,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct UpdateConfig {
     pub channel: UpdateChannel,
     pub check_interval: Duration,
     pub base_url: String,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct NetworkConfig {
     /// Manage Wi-Fi through NetworkManager (settings page, access-point fallback).
     pub manage: bool,

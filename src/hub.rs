@@ -27,7 +27,7 @@ pub const DAY_MINUTES: usize = 1440;
 const BROADCAST_CAPACITY: usize = 64;
 
 /// What the hub needs from the configuration.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HubOptions {
     /// The main fuse, for [`Derived::fuse_utilisation`].
     pub fuse_amps: Option<u32>,
@@ -221,7 +221,7 @@ pub struct Hub {
 
 #[derive(Debug)]
 struct Inner {
-    options: HubOptions,
+    options: Mutex<HubOptions>,
     started: Instant,
     state: Mutex<State>,
     readings: broadcast::Sender<Arc<Reading>>,
@@ -314,7 +314,7 @@ impl Hub {
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
         Hub {
             inner: Arc::new(Inner {
-                options,
+                options: Mutex::new(options),
                 started: Instant::now(),
                 state: Mutex::new(State::default()),
                 readings,
@@ -328,6 +328,11 @@ impl Hub {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Puts new settings (fuse size, CT ratio) in force for the readings to come.
+    pub fn set_options(&self, options: HubOptions) {
+        *self.inner.options.lock().unwrap_or_else(|p| p.into_inner()) = options;
+    }
+
     /// Takes a good telegram from the reader: normalises it, records it, and
     /// broadcasts the reading.
     pub fn publish(&self, telegram: &Telegram) -> Arc<Reading> {
@@ -337,7 +342,8 @@ impl Hub {
     /// [`Hub::publish`] with the time of arrival given (replays, tests).
     pub fn publish_at(&self, telegram: &Telegram, received: SystemTime) -> Arc<Reading> {
         // Normalise outside the lock; only the bookkeeping happens under it.
-        let mut reading = normalise(telegram, 0, received, &self.inner.options);
+        let options = *self.inner.options.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reading = normalise(telegram, 0, received, &options);
         let sample = sample_of(&reading);
         let now = Instant::now();
         let reading = {

@@ -259,6 +259,13 @@
       .filter((x) => x[1] > 0).map((x) => x[1] + ' ' + x[0]).join(', ');
     errs.replaceChildren(pill(String(c.failed), c.failed ? 'warn' : 'ok'), detail ? ' ' + detail : '');
     setText('st-interval', c.last_ok_interval_ms === null ? '–' : (c.last_ok_interval_ms / 1000).toFixed(1) + ' s');
+    const n = s.network;
+    $('menu-wifi').hidden = !n;
+    if (!n) setText('st-network', 'not managed by p1ib');
+    else if (n.mode === 'wifi') setText('st-network', 'Wi-Fi ' + (n.ssid || '') + (n.signal != null ? ' (' + n.signal + ' %, ' + n.rssi + ' dBm)' : '') + (n.addresses.length ? ', ' + n.addresses.join(', ') : ''));
+    else if (n.mode === 'ethernet') setText('st-network', 'Ethernet' + (n.addresses.length ? ', ' + n.addresses.join(', ') : ''));
+    else if (n.mode === 'access-point') $('st-network').replaceChildren(pill('access point "p1ib"', 'bad'), ' ', el('a', { href: '/wifi' }, 'set up Wi-Fi'));
+    else setText('st-network', n.mode);
     const mq = s.mqtt_state;
     $('st-mqtt').replaceChildren(pill(mq, mq === 'connected' ? 'ok' : mq === 'disabled' ? '' : 'bad'));
     const up = $('st-update');

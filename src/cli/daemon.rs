@@ -117,8 +117,10 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     let demo = args.demo;
-    runtime.block_on(async move {
+    let mut restart = Default::default();
+    runtime.block_on(async {
         let app = crate::app::App::new(config);
+        restart = app.restart_flag();
         let mut addr = app.web_addr();
         if demo {
             tokio::spawn(async move {
@@ -132,7 +134,31 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         }
         app.run(signals()).await
     })?;
+    drop(runtime);
+    if restart.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(exec_again());
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts the program again in this process (same PID, so systemd keeps
+/// supervising it), with the same arguments: the restart the web UI asks for.
+/// Prefers the path it was started by over `/proc/self/exe`, which names the
+/// old file after an update replaced the binary. Returns only on failure.
+fn exec_again() -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let mut args = std::env::args_os();
+    let argv0 = args.next().map(std::path::PathBuf::from);
+    let program = match argv0 {
+        Some(p) if p.components().count() > 1 => p,
+        _ => match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => return anyhow::Error::new(e).context("finding the program to restart"),
+        },
+    };
+    tracing::info!(program = %program.display(), "restarting");
+    let err = std::process::Command::new(&program).args(args).exec();
+    anyhow::Error::new(err).context(format!("restarting {}", program.display()))
 }
 
 /// Completes on SIGTERM or SIGINT.

@@ -31,7 +31,9 @@ pub async fn meter_data(State(web): State<Web>, MaybePeer(peer): MaybePeer) -> J
         .and_then(|p| p.local)
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "0.0.0.0".into());
-    let rssi = web.device().rssi();
+    let network = web.network_status();
+    let rssi = network.as_ref().map_or_else(|| web.device().rssi(), |n| n.rssi);
+    let wifi_conn_cnt = network.as_ref().map_or(u32::from(rssi != 0), |n| n.wifi_connects);
     Json(json!({
         "d": hub.meter_data(),
         "last_ok_interval": c.last_ok_interval.map_or(0, |d| d.as_millis() as u64),
@@ -42,7 +44,7 @@ pub async fn meter_data(State(web): State<Web>, MaybePeer(peer): MaybePeer) -> J
             "mqtt_state": web.mqtt_state(),
             "rssi": rssi,
             "tx": 0,
-            "wifi_conn_cnt": u32::from(rssi != 0),
+            "wifi_conn_cnt": wifi_conn_cnt,
             "failCnt": c.failed,
             "okCnt": c.ok,
             "resetCnt": 0,
@@ -61,7 +63,7 @@ pub async fn device_info(State(web): State<Web>) -> Json<Value> {
         "hw_revision": "pi",
         "feat_external_antenna": false,
         "feat_pass_through": false,
-        "feat_ethernet": web.device().has_ethernet(),
+        "feat_ethernet": web.network_status().is_some_and(|n| n.has_ethernet) || web.device().has_ethernet(),
         "name": config.mdns.name,
         "id": crate::mdns::device_id(),
     }))
@@ -265,6 +267,9 @@ pub struct StatusView {
     /// `None` when updates are off.
     pub update: Option<UpdateView>,
     pub sse_clients: usize,
+    /// How the Pi is connected (Ethernet, Wi-Fi and signal, access point), where
+    /// p1ib manages the network.
+    pub network: Option<crate::network::Status>,
 }
 
 pub fn status_of(web: &Web) -> StatusView {
@@ -300,6 +305,7 @@ pub fn status_of(web: &Web) -> StatusView {
             }
         }),
         sse_clients: web.sse_clients(),
+        network: web.network_status(),
     }
 }
 

@@ -58,6 +58,9 @@ pub struct WebDeps {
     pub updater: Option<Updater>,
     /// The MQTT connection state for the dashboard and `/meterData`'s `info.mqtt_state`.
     pub mqtt_state: Option<MqttState>,
+    /// NetworkManager (Wi-Fi page, access point, connection status); `None`
+    /// where p1ib does not manage the network.
+    pub network: Option<crate::network::Network>,
     pub device: Device,
 }
 
@@ -68,6 +71,7 @@ impl WebDeps {
             config,
             updater: None,
             mqtt_state: None,
+            network: None,
             device: Device::default(),
         }
     }
@@ -85,6 +89,7 @@ struct Inner {
     applied: watch::Sender<Arc<Config>>,
     updater: Option<Updater>,
     mqtt_state: Option<MqttState>,
+    network: Option<crate::network::Network>,
     device: Device,
     auth: auth::Auth,
     frames: broadcast::Sender<sse::Frame>,
@@ -105,6 +110,7 @@ impl Web {
                 config: RwLock::new(config),
                 updater: deps.updater,
                 mqtt_state: deps.mqtt_state,
+                network: deps.network,
                 device: deps.device,
                 auth,
                 frames: broadcast::channel(sse::QUEUE).0,
@@ -118,6 +124,12 @@ impl Web {
 
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    /// The network status, where p1ib manages the network through NetworkManager.
+    pub fn network_status(&self) -> Option<crate::network::Status> {
+        let status = self.inner.network.as_ref()?.status();
+        (status.managed && status.mode != crate::network::Mode::Unknown).then_some(status)
     }
 
     /// The configuration in force (the last one saved from the settings page).
@@ -193,7 +205,7 @@ impl Web {
 
 /// Every route of the web server.
 pub fn router(web: Web) -> Router {
-    let admin = Router::new()
+    let mut admin = Router::new()
         .route(
             "/api/v1/config",
             get(settings::get_config).put(settings::put_config),
@@ -201,8 +213,13 @@ pub fn router(web: Web) -> Router {
         .route("/api/v1/config/check", post(settings::check_config))
         .route("/api/v1/restart", post(api::restart))
         .route("/api/v1/firmware/check", post(api::firmware_check))
-        .route("/api/v1/firmware/install", post(api::firmware_install))
-        .route_layer(axum::middleware::from_fn_with_state(
+        .route("/api/v1/firmware/install", post(api::firmware_install));
+    let mut public = Router::new();
+    if let Some(net) = web.inner.network.clone() {
+        admin = admin.merge(crate::network::http::admin_router(net.clone()));
+        public = public.merge(crate::network::http::public_router(net));
+    }
+    let admin = admin.route_layer(axum::middleware::from_fn_with_state(
             web.clone(),
             auth::require_admin,
         ));
@@ -214,7 +231,7 @@ pub fn router(web: Web) -> Router {
             web.clone(),
             auth::require_csrf,
         ));
-    Router::new()
+    let routes = Router::new()
         .route("/", get(assets::index))
         .route("/assets/{file}", get(assets::file))
         .route("/meterData", get(api::meter_data))
@@ -228,9 +245,19 @@ pub fn router(web: Web) -> Router {
         .route("/api/v1/firmware", get(api::firmware))
         .merge(admin)
         .merge(session)
+        .merge(public)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    // In access-point mode, a phone's requests for other sites land on the Wi-Fi page.
+    let routes = match web.inner.network.clone() {
+        Some(net) => routes.layer(axum::middleware::from_fn_with_state(
+            net,
+            crate::network::http::captive_portal,
+        )),
+        None => routes,
+    };
+    routes
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web)
 }

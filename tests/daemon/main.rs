@@ -4,6 +4,7 @@
 
 mod common;
 
+mod apply;
 mod config;
 mod leds;
 mod pty;
