@@ -1,0 +1,11 @@
+//! The p1ib release public key, built into the binary. Only artifacts signed with its secret
+//! half (zipsign, ed25519) are ever installed. Holds no secret.
+
+use self_update::VerifyingKey;
+
+/// The ed25519 public key of the p1ib release signing key (32 raw bytes). Its secret half is
+/// the `P1IB_SIGNING_KEY` secret of the release workflow (`.github/workflows/release.yml`).
+pub const RELEASE_KEY: VerifyingKey = [
+    0x6c, 0x8c, 0x37, 0x77, 0xac, 0x1e, 0xfb, 0xff, 0x2b, 0xa0, 0x4d, 0xe5, 0x4f, 0xfd, 0xbb, 0x7b,
+    0x52, 0x54, 0x6c, 0xe0, 0x42, 0xe1, 0xe5, 0x28, 0x67, 0xca, 0xb7, 0x4d, 0xed, 0x30, 0x30, 0xe2,
+];
