@@ -75,15 +75,40 @@ impl App {
         // MQTT's connection state, for the web UI and `/meterData`'s `info.mqtt_state`.
         let mqtt_status = crate::mqtt::StatusWatch::new(&config.mqtt);
         let network = crate::network::Network::from_config(&config.network);
+        let updater = updater(&config);
         let web = {
             let mut deps = crate::web::WebDeps::new(hub.clone(), config.clone());
             let status = mqtt_status.clone();
             deps.mqtt_state = Some(Arc::new(move || status.get().state.as_str().to_owned()));
             deps.network = config.network.manage.then(|| network.clone());
+            deps.updater = updater.clone();
             crate::web::Web::new(deps)
         };
         let changes = web.config_changes();
-        restart_requested(&web, &restart, &token);
+        restart_requested(&web, updater.clone(), &restart, &token);
+        if let Some(u) = updater.clone() {
+            let token = token.clone();
+            tasks.spawn(async move {
+                let done = crate::update::run(u, token.cancelled_owned()).await;
+                ("update check", done.map_err(anyhow::Error::from))
+            });
+        }
+        if config.mdns.enabled {
+            let announcement = crate::mdns::Announcement::new(
+                &config.mdns.hostname,
+                &config.mdns.name,
+                &crate::mdns::device_id(),
+                addr.port(),
+            );
+            let token = token.clone();
+            tasks.spawn(async move {
+                // Without mDNS the bridge is still reachable by address: never fatal.
+                if let Err(e) = crate::mdns::run(announcement, token.cancelled_owned()).await {
+                    warn!(error = %e, "mDNS announcement off");
+                }
+                ("mdns", Ok(()))
+            });
+        }
 
         // The meter reader and MQTT are started anew when a saved setting changes
         // what they use; everything else goes on undisturbed.
@@ -109,9 +134,12 @@ impl App {
             tasks.spawn(async move { ("meter reader", task.await) });
         }
         {
-            let (hub, status) = (hub.clone(), mqtt_status.clone());
+            let (hub, status, updates) = (hub.clone(), mqtt_status.clone(), updater.clone());
+            let commands = mqtt_commands(updater.clone(), restart.clone(), token.clone());
             let mqtt = move |config: Arc<Config>, stop: CancellationToken| {
-                let deps = crate::mqtt::Deps::from_config(&config, hub.clone(), status.clone());
+                let mut deps = crate::mqtt::Deps::from_config(&config, hub.clone(), status.clone());
+                deps.update = updates.as_ref().map(|u| u.subscribe());
+                deps.commands = Some(commands.clone());
                 async move {
                     if !config.mqtt.enabled {
                         stop.cancelled().await; // idle until enabled in the settings
@@ -222,15 +250,87 @@ fn hub_options(config: &Config) -> HubOptions {
     }
 }
 
-/// When the web UI asks for a restart: note it and stop the daemon cleanly.
-fn restart_requested(web: &crate::web::Web, flag: &Arc<AtomicBool>, token: &CancellationToken) {
+/// The self-updater, unless updates are off. A broken setting is logged, and
+/// the daemon runs on without updates rather than not at all.
+fn updater(config: &Config) -> Option<crate::update::Updater> {
+    use crate::config::UpdateChannel;
+    use crate::update::{Channel, InstallKind, Settings, Updater};
+    let mut s = Settings::new(InstallKind::detect());
+    s.base_url = crate::update::api_base(&config.update.base_url);
+    s.channel = match config.update.channel {
+        UpdateChannel::Beta => Channel::Prerelease,
+        UpdateChannel::Stable | UpdateChannel::Off => Channel::Stable,
+    };
+    s.check_interval =
+        (config.update.channel != UpdateChannel::Off).then_some(config.update.check_interval);
+    match Updater::new(s) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            warn!(error = %e, "self-update is not available");
+            None
+        }
+    }
+}
+
+/// Restart requests (the web UI's button, or a standalone update swapped in):
+/// note it and stop the daemon cleanly; the command line then starts it again.
+fn restart_requested(
+    web: &crate::web::Web,
+    updater: Option<crate::update::Updater>,
+    flag: &Arc<AtomicBool>,
+    token: &CancellationToken,
+) {
     let (web, flag, token) = (web.clone(), flag.clone(), token.clone());
     tokio::spawn(async move {
+        let updated = async {
+            match updater {
+                Some(u) => u.restart_requested().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = web.restart_requested() => flag.store(true, Ordering::SeqCst),
-            _ = token.cancelled() => {}
+            _ = web.restart_requested() => {}
+            _ = updated => info!("restarting into the new version"),
+            _ = token.cancelled() => return,
+        }
+        flag.store(true, Ordering::SeqCst);
+        token.cancel();
+    });
+}
+
+/// Commands from `<prefix>/cmd/...` (when `mqtt.commands` is on): a restart, or
+/// an update check now.
+fn mqtt_commands(
+    updater: Option<crate::update::Updater>,
+    flag: Arc<AtomicBool>,
+    token: CancellationToken,
+) -> tokio::sync::mpsc::UnboundedSender<crate::mqtt::Command> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let command = tokio::select! {
+                c = rx.recv() => c,
+                _ = token.cancelled() => None,
+            };
+            match command {
+                None => return,
+                Some(crate::mqtt::Command::Restart) => {
+                    info!("restart asked for over MQTT");
+                    flag.store(true, Ordering::SeqCst);
+                    token.cancel();
+                }
+                Some(crate::mqtt::Command::UpdateCheck) => match &updater {
+                    Some(u) => {
+                        if let Err(e) = u.check_now().await {
+                            warn!(error = %e, "update check asked for over MQTT failed");
+                        }
+                    }
+                    None => warn!("update check asked for over MQTT, but updates are off"),
+                },
+            }
         }
     });
+    tx
 }
 
 /// Runs the task `start` builds from the configuration, and builds and runs it

@@ -125,10 +125,10 @@ fn compare(t: &Telegram, expected: &serde_json::Map<String, Json>) -> Vec<String
             }
             (want, got) => bad.push(format!("{obis}: value {got:?}, want {want}")),
         }
-        if let Some(ts) = exp.get("timestamp").and_then(Json::as_str) {
-            if r.timestamp.as_deref() != Some(ts) {
-                bad.push(format!("{obis}: timestamp {:?}, want {ts:?}", r.timestamp));
-            }
+        if let Some(ts) = exp.get("timestamp").and_then(Json::as_str)
+            && r.timestamp.as_deref() != Some(ts)
+        {
+            bad.push(format!("{obis}: timestamp {:?}, want {ts:?}", r.timestamp));
         }
     }
     bad

@@ -416,12 +416,13 @@ impl Publisher {
             }
         }
         let v = round(v);
-        if !full && self.s.reduced {
-            if let Some((State::Number(last), at)) = &e.last {
-                let changed = (v - last).abs() > e.hysteresis;
-                if !changed && now.duration_since(*at) < self.s.max_age {
-                    return;
-                }
+        if !full
+            && self.s.reduced
+            && let Some((State::Number(last), at)) = &e.last
+        {
+            let changed = (v - last).abs() > e.hysteresis;
+            if !changed && now.duration_since(*at) < self.s.max_age {
+                return;
             }
         }
         e.last = Some((State::Number(v), now));

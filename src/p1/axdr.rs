@@ -821,11 +821,10 @@ mod tests {
 
         #[test]
         fn never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            if let Ok((d, _)) = Data::parse(&bytes) {
-                if let Some(s) = d.as_seq() {
+            if let Ok((d, _)) = Data::parse(&bytes)
+                && let Some(s) = d.as_seq() {
                     for item in s.iter() { let _ = item; }
                 }
-            }
         }
     }
 }

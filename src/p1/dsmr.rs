@@ -183,18 +183,18 @@ fn legacy_gas(obis: Obis, groups: &[u8], continuation: Option<&[u8]>) -> Option<
 /// One group's content: `12.345*kWh` is a number with a unit; anything without a
 /// unit is text, kept verbatim (`0002`, `251124093015W`, hex ids, "").
 fn single(obis: Obis, g: &[u8]) -> Register {
-    if let Some(star) = g.iter().position(|&b| b == b'*') {
-        if let (Some(n), Some(unit)) = (
+    if let Some(star) = g.iter().position(|&b| b == b'*')
+        && let (Some(n), Some(unit)) = (
             parse_decimal(&g[..star]),
             Unit::from_ascii_bytes(&g[star + 1..]),
-        ) {
-            return Register {
-                obis,
-                value: Value::Number(n),
-                unit: Some(unit),
-                timestamp: None,
-            };
-        }
+        )
+    {
+        return Register {
+            obis,
+            value: Value::Number(n),
+            unit: Some(unit),
+            timestamp: None,
+        };
     }
     Register {
         obis,

@@ -493,10 +493,10 @@ fn scan_ciphered(b: &[u8]) -> Scan {
     if len < 6 {
         return Scan::NotAFrame;
     }
-    if let Some(&sc) = b.get(hdr) {
-        if sc & 0x0F != 0 || sc & 0x30 == 0 {
-            return Scan::NotAFrame;
-        }
+    if let Some(&sc) = b.get(hdr)
+        && (sc & 0x0F != 0 || sc & 0x30 == 0)
+    {
+        return Scan::NotAFrame;
     }
     let total = hdr + len;
     if b.len() < total {

@@ -283,15 +283,15 @@ pub fn read(
             ctx.vendor = v;
         }
     }
-    if let Some(Data::Array(descriptors)) = first {
-        if is_descriptor_list(&descriptors) {
-            // Push object lists come from Landis+Gyr E450s, which push no scalers.
-            if ctx.vendor == Vendor::Unknown {
-                ctx.vendor = Vendor::LandisGyr;
-            }
-            read_described(seq, descriptors, ctx, t)?;
-            return finish(t);
+    if let Some(Data::Array(descriptors)) = first
+        && is_descriptor_list(&descriptors)
+    {
+        // Push object lists come from Landis+Gyr E450s, which push no scalers.
+        if ctx.vendor == Vendor::Unknown {
+            ctx.vendor = Vendor::LandisGyr;
         }
+        read_described(seq, descriptors, ctx, t)?;
+        return finish(t);
     }
     if let Some(table) = kaifa_table(&seq, first.as_ref()) {
         ctx.vendor = Vendor::Kaifa;
@@ -460,12 +460,12 @@ fn read_tagged(seq: Seq<'_>, ctx: Ctx<'_>, t: &mut Telegram, depth: u8) -> Resul
         match item {
             Data::Structure(s) | Data::Array(s) => read_entry(s, ctx, t, depth)?,
             d => {
-                if let Some(ln) = d.as_logical_name() {
-                    if let Some(value) = it.next() {
-                        t.registers.push(register(Obis(ln), &value?, None, ctx));
-                        index += 1;
-                        continue;
-                    }
+                if let Some(ln) = d.as_logical_name()
+                    && let Some(value) = it.next()
+                {
+                    t.registers.push(register(Obis(ln), &value?, None, ctx));
+                    index += 1;
+                    continue;
                 }
                 if let Some(dt) = date_time_of(&d) {
                     t.registers.push(Register::text(CLOCK, dt.to_iso()));

@@ -96,6 +96,22 @@ pub fn stage(archive: &Path, staging_dir: &Path) -> Result<PathBuf, UpdateError>
     Ok(target)
 }
 
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Replaces this process with the (new) binary at `exe`, same arguments, same PID, so a
+/// supervisor such as systemd keeps tracking it. Returns only if the exec failed. Call it
+/// after a graceful shutdown, when [`super::Updater::restart_requested`] fired.
+pub fn reexec(exe: &Path) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .exec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,20 +130,4 @@ mod tests {
             InstallKind::Standalone { exe: home }
         );
     }
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Replaces this process with the (new) binary at `exe`, same arguments, same PID, so a
-/// supervisor such as systemd keeps tracking it. Returns only if the exec failed. Call it
-/// after a graceful shutdown, when [`super::Updater::restart_requested`] fired.
-pub fn reexec(exe: &Path) -> std::io::Error {
-    use std::os::unix::process::CommandExt;
-    std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .exec()
 }

@@ -32,8 +32,12 @@ pub async fn meter_data(State(web): State<Web>, MaybePeer(peer): MaybePeer) -> J
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "0.0.0.0".into());
     let network = web.network_status();
-    let rssi = network.as_ref().map_or_else(|| web.device().rssi(), |n| n.rssi);
-    let wifi_conn_cnt = network.as_ref().map_or(u32::from(rssi != 0), |n| n.wifi_connects);
+    let rssi = network
+        .as_ref()
+        .map_or_else(|| web.device().rssi(), |n| n.rssi);
+    let wifi_conn_cnt = network
+        .as_ref()
+        .map_or(u32::from(rssi != 0), |n| n.wifi_connects);
     Json(json!({
         "d": hub.meter_data(),
         "last_ok_interval": c.last_ok_interval.map_or(0, |d| d.as_millis() as u64),

@@ -220,9 +220,9 @@ pub fn router(web: Web) -> Router {
         public = public.merge(crate::network::http::public_router(net));
     }
     let admin = admin.route_layer(axum::middleware::from_fn_with_state(
-            web.clone(),
-            auth::require_admin,
-        ));
+        web.clone(),
+        auth::require_admin,
+    ));
     let session = Router::new()
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
