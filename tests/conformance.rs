@@ -315,3 +315,53 @@ fn encrypted_captures_report_key_problems_as_such() {
     }
     assert!(seen >= 3, "expected the encrypted captures, found {seen}");
 }
+
+/// `p1ib decode` as a user runs it: hex captures are recognised by themselves,
+/// every telegram is a JSON line, a broken frame is a JSON error line, and the
+/// exit status says whether everything decoded.
+#[test]
+fn the_decode_command_prints_json_lines_and_counts() {
+    let dir = corpus_dir();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_p1ib"))
+            .arg("decode")
+            .args(args)
+            .output()
+            .expect("p1ib runs");
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let aidon = dir.join("hdlc/no_aidon_6534_list3_gh1119.hex");
+    let (code, out) = run(&[aidon.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}");
+    let line: Json = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["protocol"], "hdlc");
+    assert_eq!(
+        line["values"]["1-0:1.7.0"],
+        serde_json::json!({"value": 4027.0, "unit": "W"})
+    );
+
+    let broken = dir.join("ascii/broken_nl_iskra_am550_interrupted.txt");
+    let (code, out) = run(&[broken.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "a rejected frame makes the exit status 1");
+    let lines: Vec<Json> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["kind"], "truncated");
+    assert_eq!(lines[1]["values"]["1-0:2.7.0"]["value"], 2.857);
+
+    let (_, out) = run(&["--count", broken.to_str().unwrap()]);
+    assert_eq!(
+        serde_json::from_str::<Json>(out.trim()).unwrap(),
+        serde_json::json!({"decoded": 1, "rejected": {"truncated": 1}})
+    );
+
+    let encrypted = dir.join("hdlc/at_landisgyr_e450_encrypted_gh501.hex");
+    let (code, out) = run(&[
+        "--key",
+        "00000000000000000000000000000000",
+        encrypted.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("\"kind\":\"decrypt\""), "{out}");
+}

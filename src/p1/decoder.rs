@@ -237,6 +237,58 @@ mod tests {
     }
 
     #[test]
+    fn encrypted_dsmr_decodes_and_key_problems_are_named() {
+        let (ek, ak) = ([0x11; 16], [0x22; 16]);
+        let sealed = crate::p1::cipher::seal(
+            *b"SAG\x10\x00\x01\x02\x03",
+            0x30,
+            7,
+            &Keys::new(Some(ek), Some(ak)),
+            &telegram("00012.345"),
+        );
+        assert_eq!(sealed[0], 0xDB, "a general-glo-ciphering APDU");
+        let run = |keys: Keys| {
+            let mut d = Decoder::new(DecoderOptions {
+                keys,
+                ..Default::default()
+            });
+            let mut out = Vec::new();
+            for c in sealed.chunks(5) {
+                d.push(c);
+                out.extend(std::iter::from_fn(|| d.next()));
+            }
+            out
+        };
+        // With both keys (tag checked), and with only the encryption key (decrypt only).
+        for keys in [Keys::new(Some(ek), Some(ak)), Keys::new(Some(ek), None)] {
+            let got = run(keys);
+            let [Ok(t)] = got.as_slice() else {
+                panic!("{got:?}")
+            };
+            assert!(t.encrypted);
+            assert_eq!(
+                t.get(Obis::new(1, 0, 1, 8, 0)).unwrap().value,
+                Value::Number(12.345)
+            );
+        }
+        let kinds = |keys| {
+            run(keys)
+                .into_iter()
+                .map(|r| r.map(|_| ()).map_err(|e| e.kind()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(Keys::new(Some([0x12; 16]), None)),
+            vec![Err(ErrorKind::Decrypt)]
+        );
+        assert_eq!(
+            kinds(Keys::new(Some(ek), Some([0x23; 16]))),
+            vec![Err(ErrorKind::Decrypt)]
+        );
+        assert_eq!(kinds(Keys::default()), vec![Err(ErrorKind::NoKey)]);
+    }
+
+    #[test]
     fn decode_frame_reads_one_telegram() {
         let t = decode_frame(&telegram("00001.500"), &Keys::default()).unwrap();
         assert_eq!(t.registers[0].value, Value::Number(1.5));
