@@ -76,7 +76,9 @@ DPKG=(dpkg --root="$R" --force-script-chrootless --force-depends --log=/dev/null
 for f in usr/bin/p1ib usr/libexec/p1ib/p1ib-upgrade; do [ -x "$R/$f" ] || fail "$f missing"; done
 for f in etc/p1ib/config.toml usr/lib/sysusers.d/p1ib.conf usr/share/man/man1/p1ib.1.gz \
          usr/share/p1ib/overlays/p1ib.dtbo usr/share/p1ib/overlays/p1ib.dts \
-         usr/share/doc/p1ib/copyright usr/share/doc/p1ib/README.Debian; do
+         usr/share/doc/p1ib/copyright usr/share/doc/p1ib/README.Debian \
+         usr/share/polkit-1/rules.d/50-p1ib-networkmanager.rules \
+         etc/NetworkManager/dnsmasq-shared.d/p1ib.conf; do
   [ -f "$R/$f" ] || fail "$f missing"
 done
 UNITDIR=$(dirname "$(find "$R" -name p1ib.service -path '*systemd/system/*' ! -path "$R/etc/*" | head -1)")
