@@ -650,7 +650,8 @@ impl Reading {
     }
 }
 
-fn sample_of(r: &Reading) -> Sample {
+/// The graph point of a reading, as the history records it.
+pub fn sample_of(r: &Reading) -> Sample {
     let f = |v: Option<f64>| v.map_or(f32::NAN, |x| x as f32);
     Sample {
         t: unix_ms_of(r.received),

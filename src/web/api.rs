@@ -137,26 +137,10 @@ impl<'a> ReadingView<'a> {
     }
 }
 
-/// The graph point of a reading, the same one the hub's history records (the
-/// hub keeps its own conversion private; this mirrors it).
-pub fn sample_of(r: &Reading) -> Sample {
-    let f = |v: Option<f64>| v.map_or(f32::NAN, |x| x as f32);
-    let o = |c: u8| Obis::new(1, 0, c, 7, 0);
-    Sample {
-        t: unix_ms(r.received),
-        import_w: f(r.get(o(1))),
-        export_w: f(r.get(o(2))),
-        net_w: f(r.derived.net_power_w),
-        phase_net_w: r.derived.net_power_phase_w.map(f),
-        voltage_v: [o(32), o(52), o(72)].map(|c| f(r.get(c))),
-        current_a: r.derived.current_a.map(f),
-    }
-}
-
 /// `GET /api/v1/reading`: the newest reading; 404 before the first telegram.
 pub async fn reading(State(web): State<Web>) -> Result<Response, ApiError> {
     let r = web.hub().latest().ok_or(ApiError::NotFound)?;
-    let sample = sample_of(&r);
+    let sample = crate::hub::sample_of(&r);
     Ok(Json(ReadingView::new(&r, Some(&sample))).into_response())
 }
 

@@ -8,8 +8,9 @@
 //! and never slows the meter reader or the other clients.
 
 use super::Web;
-use super::api::{ReadingView, sample_of, status_of};
+use super::api::{ReadingView, status_of};
 use crate::hub::Event as HubEvent;
+use crate::hub::sample_of;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
