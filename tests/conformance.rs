@@ -4,7 +4,9 @@
 //! never copied into this repository. A missing corpus fails loudly.
 
 use p1ib::p1::layout::LayoutOptions;
-use p1ib::p1::{DecodeError, Decoder, DecoderOptions, ErrorKind, Keys, Telegram, Value};
+use p1ib::p1::{
+    DecodeError, Decoder, DecoderOptions, ErrorKind, Keys, ProtocolHint, Telegram, Value,
+};
 use serde_json::Value as Json;
 use std::path::PathBuf;
 
@@ -65,9 +67,16 @@ fn decode_chunked(e: &Entry, keys: &Keys, chunk: usize) -> Vec<Result<Telegram, 
     let bytes = &e.bytes;
     // The meter's country is a setting (Kamstrup's energy scaling depends on it).
     let layout = LayoutOptions::for_country(e.json["country"].as_str().unwrap_or(""));
+    // Wired M-Bus needs its own adapter: a user sets the protocol for it.
+    let protocol = if e.protocol == "mbus" {
+        ProtocolHint::Mbus
+    } else {
+        ProtocolHint::Auto
+    };
     let mut d = Decoder::new(DecoderOptions {
         keys: keys.clone(),
         layout,
+        protocol,
         ..Default::default()
     });
     let mut out = Vec::new();

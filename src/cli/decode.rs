@@ -21,7 +21,7 @@ A rejected frame:
 Kinds: crc, truncated, invalid, oversize, decrypt (wrong key), no_key, malformed, unsupported.
 Exit status: 0 when every frame decoded, 1 when a frame was rejected or nothing decoded, 2 on usage errors.")]
 pub struct DecodeArgs {
-    /// Protocol to expect: auto, ascii (DSMR / mode D), hdlc (DLMS / mode E), mbus.
+    /// Protocol to expect: auto (ASCII or HDLC), ascii (DSMR / mode D), hdlc (DLMS / mode E), mbus (wired M-Bus, never auto-detected).
     #[arg(long, default_value = "auto", value_name = "PROTOCOL")]
     pub protocol: ProtocolHint,
     /// Decryption key (32 hex digits) for meters that encrypt (general-glo-ciphering).

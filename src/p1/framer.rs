@@ -13,7 +13,8 @@ use super::{DecodeError, Protocol};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolHint {
-    /// Detect from the first byte: `/` ASCII, `7E` HDLC, `68` M-Bus, `DB` encrypted DSMR.
+    /// Detect from the first byte: `/` ASCII, `7E` HDLC, `DB` encrypted DSMR.
+    /// (Not M-Bus, which is only read when asked for.)
     #[default]
     Auto,
     Ascii,
@@ -257,7 +258,10 @@ impl Framer {
 
     fn starts_frame(&self, b: u8) -> bool {
         match self.hint {
-            ProtocolHint::Auto => matches!(b, ASCII_START | HDLC_FLAG | MBUS_START | GLO_CIPHERING),
+            // Not M-Bus: its start byte 0x68 is an ASCII "h", and "hcch" in line
+            // noise would look like a frame header. Wired M-Bus needs its own
+            // adapter and is always set explicitly.
+            ProtocolHint::Auto => matches!(b, ASCII_START | HDLC_FLAG | GLO_CIPHERING),
             ProtocolHint::Ascii => matches!(b, ASCII_START | GLO_CIPHERING),
             ProtocolHint::Hdlc => b == HDLC_FLAG,
             ProtocolHint::Mbus => b == MBUS_START,
@@ -679,11 +683,23 @@ mod tests {
     }
 
     #[test]
+    fn text_that_looks_like_an_mbus_header_does_not_swallow_a_telegram() {
+        let mut f = Framer::default();
+        for &b in b"hcch".iter().chain(T1) {
+            f.push(&[b]);
+        }
+        assert_eq!(
+            frames(&mut f),
+            vec![Err(ErrorKind::Invalid), Ok((FrameKind::Ascii, T1.to_vec()))]
+        );
+    }
+
+    #[test]
     fn mbus_long_frame() {
         let mut fr = vec![0x68, 5, 5, 0x68, 0x53, 0xFF, 0x00, 1, 2];
         let cs = fr[4..].iter().fold(0u8, |a, &b| a.wrapping_add(b));
         fr.extend_from_slice(&[cs, 0x16]);
-        let mut f = Framer::default();
+        let mut f = Framer::new(ProtocolHint::Mbus);
         f.push(&fr);
         assert_eq!(frames(&mut f), vec![Ok((FrameKind::Mbus, fr))]);
     }
