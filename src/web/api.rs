@@ -70,6 +70,9 @@ pub async fn device_info(State(web): State<Web>) -> Json<Value> {
         "feat_ethernet": web.network_status().is_some_and(|n| n.has_ethernet) || web.device().has_ethernet(),
         "name": config.mdns.name,
         "id": crate::mdns::device_id(),
+        // How the Pi is connected (Ethernet, Wi-Fi SSID and signal, access point, its
+        // addresses), where p1ib manages the network; null otherwise.
+        "network": web.network_status(),
     }))
 }
 

@@ -139,4 +139,9 @@ async fn device_info_has_the_fields_the_apps_read() {
     assert_eq!(j["feat_external_antenna"], false);
     assert_eq!(j["feat_pass_through"], false);
     assert_eq!(j["feat_ethernet"], true);
+    assert_eq!(
+        j["network"],
+        serde_json::Value::Null,
+        "not managed in this fixture"
+    );
 }
