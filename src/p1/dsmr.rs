@@ -372,7 +372,7 @@ mod tests {
         t
     }
 
-    const SWEDISH: &str = "/ABC5\\2TEST-METER_A\r\n\r\n0-0:1.0.0(261124093015W)\r\n1-0:1.8.0(00004321.987*kWh)\r\n1-0:2.8.0(00000000.000*kWh)\r\n1-0:1.7.0(0002.468*kW)\r\n1-0:21.7.0(0000.864*kW)\r\n1-0:32.7.0(231.7*V)\r\n1-0:31.7.0(003.9*A)\r\n!";
+    const SWEDISH: &str = "/ABC5\\2TEST-METER_A\r\n\r\n0-0:1.0.0(261124093015W)\r\n1-0:1.8.0(00004321.987*kWh)\r\n1-0:2.8.0(00000012.500*kWh)\r\n1-0:1.7.0(0002.468*kW)\r\n1-0:21.7.0(0000.864*kW)\r\n1-0:32.7.0(231.7*V)\r\n1-0:31.7.0(003.9*A)\r\n!";
 
     #[test]
     fn parses_a_swedish_telegram_with_crc() {
@@ -438,7 +438,7 @@ mod tests {
 
     #[test]
     fn gas_channel_without_a_meter_reads_as_zero_with_its_time() {
-        let t = parse(b"/XMX5\r\n\r\n0-1:24.2.1(000101000000W)(00000000)\r\n!\r\n").unwrap();
+        let t = parse(b"/ABC5\r\n\r\n0-1:24.2.1(000101000000W)(00000000)\r\n!\r\n").unwrap();
         let gas = &t.registers[0];
         assert_eq!((gas.value.as_f64(), gas.unit.as_ref()), (Some(0.0), None));
         assert_eq!(gas.timestamp.as_deref(), Some("000101000000W"));
