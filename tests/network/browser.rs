@@ -9,22 +9,16 @@ use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wifi_page_lists_networks_and_joins_one_in_chromium() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let playwright = format!("{root}/assets/node_modules/playwright-core");
-    assert!(
-        std::path::Path::new(&playwright).exists(),
-        "{playwright} is missing: run tests/run.sh (it runs `npm ci` in assets/)"
-    );
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "/usr/bin/chromium is missing: run tests/run.sh (it installs Debian's chromium)"
-    );
-
     let mock = Mock::start().await;
     wifi_scene(&mock).await;
     let network = mock.network(mock.settings());
     // The page with the web UI's style sheet, as the daemon serves it.
-    let css = std::fs::read(format!("{root}/assets/dist/app.css")).unwrap_or_default();
+    let css = p1ib::web::assets::ASSETS
+        .iter()
+        .find(|a| a.name == "app.css")
+        .expect("the web UI's style sheet is embedded")
+        .bytes
+        .to_vec();
     let app: axum::Router = p1ib::network::http::router(network.clone()).route(
         "/assets/app.css",
         axum::routing::get(move || {
@@ -36,28 +30,13 @@ async fn the_wifi_page_lists_networks_and_joins_one_in_chromium() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let artifacts = format!("{root}/test-artifacts/network");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(format!("{root}/tests/network/browser.mjs"))
-            .env("BASE_URL", format!("http://{addr}"))
-            .env("ARTIFACTS", &artifacts)
-            .env("PLAYWRIGHT", playwright)
-            .output()
-            .expect("node is installed")
-    })
-    .await
-    .unwrap();
+    let browser = tokio::spawn(crate::browser_support::run_script("network", addr));
+    let result = browser.await;
     server.abort();
     let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stdout}\n{stderr}"
-    );
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
 
     // What the page submitted reached NetworkManager.
     let p = mock

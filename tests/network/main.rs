@@ -5,6 +5,8 @@
 //! headless Chromium. `tests/run.sh` installs what they need.
 
 mod browser;
+#[path = "../support/browser.rs"]
+mod browser_support;
 mod client;
 mod fallback;
 mod harness;

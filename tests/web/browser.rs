@@ -42,17 +42,6 @@ async fn fake_release_server(asset: String) -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_work_in_headless_chromium() {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let playwright = format!("{root}/assets/node_modules/playwright-core");
-    assert!(
-        std::path::Path::new(&playwright).exists(),
-        "{playwright} is missing: run tests/run.sh (it runs `npm ci` in assets/)"
-    );
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "/usr/bin/chromium is missing: run tests/run.sh (it installs Debian's chromium)"
-    );
-
     let dir = tempfile::tempdir().unwrap();
     let config = layers(dir.path()).load().unwrap();
     let mut settings = Settings::new(InstallKind::Standalone {
@@ -104,29 +93,14 @@ async fn pages_work_in_headless_chromium() {
         let _ = stopped.await;
     }));
 
-    let artifacts = format!("{root}/test-artifacts/web");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg(format!("{root}/tests/web/browser.mjs"))
-            .env("BASE_URL", format!("http://{addr}"))
-            .env("ARTIFACTS", &artifacts)
-            .env("PLAYWRIGHT", playwright)
-            .output()
-            .expect("node is installed")
-    })
-    .await
-    .unwrap();
+    let run = crate::browser_support::run_script("web", addr);
+    let result = tokio::spawn(run).await;
     feeder.abort();
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    assert!(
-        out.status.success(),
-        "browser test failed:\n{stdout}\n{stderr}"
-    );
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
     // the settings change went through the real settings file
     let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
     assert!(saved.contains("fuse_amps = 25"), "{saved}");

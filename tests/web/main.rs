@@ -4,6 +4,8 @@
 
 mod assets;
 mod browser;
+#[path = "../support/browser.rs"]
+mod browser_support;
 mod common;
 mod contract;
 mod metrics;
