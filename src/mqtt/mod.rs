@@ -7,34 +7,29 @@
 //! - [`keys`]: OBIS code → topic key and entity name (the contract of the original).
 //! - [`discovery`]: Home Assistant discovery configs.
 //! - [`publisher`]: messages per reading: guard, reduced mode, rate limit, JSON.
+//! - [`session`]: the broker connection, a telegram's messages in one write.
 //! - [`tls`]: CA store, mutual TLS.
 
 pub mod discovery;
 pub mod keys;
 pub mod publisher;
+pub mod session;
 pub mod tls;
 
 use crate::config::{Config, MqttConfig};
 use crate::hub::Hub;
 use publisher::{Device, Message, Publisher, RateLimit, Settings};
-use rumqttc::{
-    AsyncClient, ClientError, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, QoS,
-    TlsConfiguration, Transport,
-};
+use rumqttc::{Publish, QoS};
 use serde::Serialize;
+use session::{Link, Out, Outbox};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::bytes::BytesMut;
 use tracing::{debug, error, info, warn};
 
-/// Requests the MQTT client queues before new messages are dropped (counted in
-/// [`MqttStatus::dropped`]); a few hundred telegrams' worth.
-const QUEUE: usize = 8192;
-/// First wait before reconnecting; doubles up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long shutdown waits for `offline` to reach the broker.
 const GOODBYE: Duration = Duration::from_secs(1);
 
@@ -223,47 +218,6 @@ pub fn settings(config: &MqttConfig, device: Device) -> Settings {
     }
 }
 
-/// The client options: broker, login, keep-alive, last will, TLS.
-pub fn options(config: &MqttConfig, s: &Settings) -> Result<MqttOptions, MqttError> {
-    let client_id = if config.client_id.is_empty() {
-        s.device.id.replace('_', "-")
-    } else {
-        config.client_id.clone()
-    };
-    let mut o = MqttOptions::new(client_id, config.host.clone(), config.port);
-    o.set_keep_alive(config.keep_alive.max(Duration::from_secs(5)));
-    o.set_clean_session(true);
-    o.set_max_packet_size(256 * 1024, 256 * 1024);
-    if let Some(user) = &config.username {
-        o.set_credentials(user.clone(), config.password.expose().to_owned());
-    }
-    o.set_last_will(LastWill::new(
-        discovery::status_topic(s),
-        "offline",
-        QoS::AtLeastOnce,
-        true,
-    ));
-    if config.tls {
-        let tls = tls::client_config(&tls::TlsOptions {
-            ca_file: config.ca_file.clone(),
-            client_cert: config.client_cert.clone(),
-            client_key: config.client_key.clone(),
-            insecure: config.tls_insecure,
-        })?;
-        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
-            Arc::new(tls),
-        )));
-    }
-    Ok(o)
-}
-
-/// What the connection driver tells the publishing loop.
-enum Link {
-    Up,
-    Down(String),
-    Message(String, Vec<u8>),
-}
-
 /// Publishes readings until `shutdown`. Never ends on its own: a lost broker is
 /// retried with backoff, a bad TLS setting is logged and shown in the status.
 pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), MqttError> {
@@ -277,7 +231,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
         commands,
     } = deps;
     let s = Arc::new(settings(&config, device));
-    let opts = match options(&config, &s) {
+    let opts = match session::options(&config, &s) {
         Ok(o) => o,
         Err(e) => {
             error!(error = %e, "MQTT cannot start; fix the [mqtt] settings");
@@ -286,12 +240,11 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
             return Ok(());
         }
     };
-    let broker = format!("{}:{}", config.host, config.port);
     status.set_state(MqttState::Connecting, None);
-    let (client, eventloop) = AsyncClient::new(opts, QUEUE);
+    let (client, outbox) = session::outbox();
     let (link_tx, mut link) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut driver = tokio::spawn(drive(eventloop, link_tx, stop_rx, broker.clone()));
+    let mut driver = tokio::spawn(session::drive(opts, outbox, link_tx, stop_rx));
 
     let ha_status = format!("{}/status", s.discovery_prefix);
     let cmd_prefix = format!("{}/cmd/", s.prefix);
@@ -302,6 +255,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
     let mut connected = false;
     let mut out: Vec<Message> = Vec::with_capacity(128);
     let mut counts = Counts::default();
+    let mut enc = Encoder::default();
 
     loop {
         let due = limiter.due().filter(|_| connected);
@@ -312,10 +266,11 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
                 Some(Link::Up) => {
                     connected = true;
                     status.set_state(MqttState::Connected, None);
-                    let _ = client.try_subscribe(ha_status.clone(), QoS::AtLeastOnce);
+                    let mut subscribe = vec![Out::Subscribe(ha_status.clone(), QoS::AtLeastOnce)];
                     if commands.is_some() {
-                        let _ = client.try_subscribe(format!("{cmd_prefix}+"), QoS::AtLeastOnce);
+                        subscribe.push(Out::Subscribe(format!("{cmd_prefix}+"), QoS::AtLeastOnce));
                     }
+                    let _ = client.try_send(subscribe);
                     // skip readings queued while away: the latest goes out now
                     readings = readings.resubscribe();
                     let now = Instant::now();
@@ -328,7 +283,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
                     if latest.is_some() {
                         limiter.mark(now);
                     }
-                    send(&client, &mut out, &mut counts);
+                    send(&client, &mut out, &mut enc, &mut counts);
                 }
                 Some(Link::Down(e)) => {
                     connected = false;
@@ -338,7 +293,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
                     if topic == ha_status && payload == b"online" {
                         info!("Home Assistant is online: sending discovery again");
                         publisher.rediscover(hub.latest().as_deref(), Instant::now(), &mut out);
-                        send(&client, &mut out, &mut counts);
+                        send(&client, &mut out, &mut enc, &mut counts);
                     } else if let (Some(tx), Some(cmd)) = (&commands, topic.strip_prefix(&cmd_prefix)) {
                         let c = match cmd {
                             "restart" => Some(Command::Restart),
@@ -361,7 +316,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
                     let now = Instant::now();
                     if let Some(r) = limiter.offer(reading, now) {
                         publisher.reading(&r, now, false, &mut out);
-                        send(&client, &mut out, &mut counts);
+                        send(&client, &mut out, &mut enc, &mut counts);
                     }
                 }
                 Ok(_) => {}
@@ -378,7 +333,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
                 let now = Instant::now();
                 if let Some(r) = limiter.take(now) {
                     publisher.reading(&r, now, false, &mut out);
-                    send(&client, &mut out, &mut counts);
+                    send(&client, &mut out, &mut enc, &mut counts);
                 }
             },
             changed = changed(&mut update) => {
@@ -388,7 +343,7 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
                     let available = u.borrow().update_available;
                     if connected {
                         publisher.update_available(available, Instant::now(), &mut out);
-                        send(&client, &mut out, &mut counts);
+                        send(&client, &mut out, &mut enc, &mut counts);
                     }
                 }
             },
@@ -406,13 +361,9 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
 
     // A clean goodbye: the broker sends no last will then, so say offline here.
     if connected {
-        let _ = client.try_publish(
-            discovery::status_topic(&s),
-            QoS::AtLeastOnce,
-            true,
-            "offline",
-        );
-        let _ = client.try_disconnect();
+        let mut offline = Publish::new(discovery::status_topic(&s), QoS::AtLeastOnce, "offline");
+        offline.retain = true;
+        let _ = client.try_send(vec![Out::Publish(offline), Out::Disconnect]);
     }
     let _ = stop_tx.send(!connected);
     if tokio::time::timeout(GOODBYE, &mut driver).await.is_err() {
@@ -429,92 +380,52 @@ struct Counts {
     dirty: bool,
 }
 
-/// Hands messages to the client without waiting: a full queue drops them.
-fn send(client: &AsyncClient, out: &mut Vec<Message>, counts: &mut Counts) {
+/// Hands a batch to the connection without waiting: it goes out in one write,
+/// or, when the queue is full (a slow broker), is dropped whole. QoS 0 messages
+/// (the states) are encoded here into `buf`, whose memory comes back for the next
+/// batch once the connection has written it; QoS 1 ones go as they are.
+fn send(client: &Outbox, out: &mut Vec<Message>, enc: &mut Encoder, counts: &mut Counts) {
+    counts.dirty = true;
+    if out.is_empty() {
+        return;
+    }
+    let mut n = 0;
+    let mut batch = Vec::with_capacity(2);
     for m in out.drain(..) {
-        let qos = if m.reliable {
-            QoS::AtLeastOnce
+        if m.reliable {
+            if !enc.buf.is_empty() {
+                batch.push(Out::Encoded(enc.buf.split().freeze()));
+            }
+            let mut p = Publish::new(m.topic.to_string(), QoS::AtLeastOnce, m.payload.to_vec());
+            p.retain = m.retain;
+            batch.push(Out::Publish(p));
+            n += 1;
+        } else if session::encode_qos0(
+            &m.topic,
+            m.payload.bytes(&mut enc.scratch),
+            m.retain,
+            &mut enc.buf,
+        ) {
+            n += 1;
         } else {
-            QoS::AtMostOnce
-        };
-        match client.try_publish(m.topic, qos, m.retain, m.payload) {
-            Ok(()) => counts.published += 1,
-            Err(ClientError::TryRequest(_)) | Err(ClientError::Request(_)) => counts.dropped += 1,
+            warn!(topic = %m.topic, "MQTT message too large; not sent");
         }
     }
-    counts.dirty = true;
+    if !enc.buf.is_empty() {
+        batch.push(Out::Encoded(enc.buf.split().freeze()));
+    }
+    match client.try_send(batch) {
+        Ok(()) => counts.published += n,
+        Err(_) => counts.dropped += n,
+    }
 }
 
-/// Drives the connection: polls the event loop, reports up/down and incoming
-/// messages, and waits with backoff after a failure. Ends when told to stop (at
-/// once with `true`, after the disconnect went out with `false`).
-async fn drive(
-    mut el: EventLoop,
-    link: mpsc::UnboundedSender<Link>,
-    mut stop: watch::Receiver<bool>,
-    broker: String,
-) {
-    let mut backoff = MIN_BACKOFF;
-    let mut failures = 0u32;
-    loop {
-        let ev = tokio::select! {
-            biased;
-            // the publishing loop is gone (aborted): drop the connection
-            _ = link.closed() => return,
-            r = stop.changed() => {
-                if r.is_err() || *stop.borrow() {
-                    return;
-                }
-                // stop after the disconnect: keep polling until it is sent
-                continue;
-            }
-            ev = el.poll() => ev,
-        };
-        match ev {
-            Ok(Event::Incoming(Incoming::ConnAck(_))) => {
-                if failures > 0 {
-                    info!(broker = %broker, "MQTT broker is back");
-                } else {
-                    info!(broker = %broker, "MQTT connected");
-                }
-                failures = 0;
-                backoff = MIN_BACKOFF;
-                let _ = link.send(Link::Up);
-            }
-            Ok(Event::Incoming(Incoming::Publish(p))) => {
-                // retained status messages arrive on every subscribe; only a live
-                // `online` means Home Assistant (re)started
-                if !p.retain {
-                    let _ = link.send(Link::Message(p.topic, p.payload.to_vec()));
-                }
-            }
-            Ok(Event::Outgoing(Outgoing::Disconnect)) => {
-                return;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                let msg = e.to_string();
-                if failures == 0 {
-                    warn!(broker = %broker, error = %msg, "MQTT connection lost or refused; retrying");
-                } else {
-                    debug!(broker = %broker, error = %msg, "MQTT broker still unavailable");
-                }
-                failures += 1;
-                // what was queued for the lost connection is stale: the current
-                // state is published again on reconnect
-                el.pending.clear();
-                let _ = link.send(Link::Down(msg));
-                if *stop.borrow() {
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => return,
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
+/// Buffers reused from batch to batch.
+#[derive(Default)]
+struct Encoder {
+    buf: BytesMut,
+    /// A number's digits.
+    scratch: String,
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -75,11 +75,50 @@ impl Default for Settings {
 /// One MQTT message to send.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {
-    pub topic: String,
-    pub payload: Vec<u8>,
+    /// Shared with the value's entry: a state message copies no string.
+    pub topic: Arc<str>,
+    pub payload: Payload,
     pub retain: bool,
     /// QoS 1 (configs, availability) rather than 0 (states).
     pub reliable: bool,
+}
+
+/// A message body. Numbers are kept as numbers until the message is encoded, so
+/// the per-value states of a telegram cost no allocation.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    /// Written as [`format_number`] writes it.
+    Number(f64),
+    Bytes(Vec<u8>),
+}
+
+impl Payload {
+    /// The bytes on the wire.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            Payload::Number(v) => format_number(*v).into_bytes(),
+            Payload::Bytes(b) => b.clone(),
+        }
+    }
+
+    /// The bytes on the wire, formatting a number into `scratch`.
+    pub fn bytes<'a>(&'a self, scratch: &'a mut String) -> &'a [u8] {
+        match self {
+            Payload::Number(v) => {
+                use std::fmt::Write;
+                scratch.clear();
+                let _ = write!(scratch, "{v}");
+                scratch.as_bytes()
+            }
+            Payload::Bytes(b) => b,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(b: Vec<u8>) -> Self {
+        Payload::Bytes(b)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -92,7 +131,7 @@ enum State {
 struct Entry {
     key: Key,
     kind: Kind,
-    state_topic: String,
+    state_topic: Arc<str>,
     /// Published in this session (reset on every connect).
     announced: bool,
     /// Off in reduced mode: never published, config removed.
@@ -113,11 +152,15 @@ pub struct Publisher {
     s: Arc<Settings>,
     entries: Vec<Entry>,
     numbers: HashMap<Obis, usize>,
+    /// The entries of the last reading's values, by position: skips the lookup.
+    order: Vec<(Obis, usize)>,
     texts: HashMap<Obis, Option<usize>>,
     derived: [Option<usize>; 4],
     statics: HashMap<&'static str, usize>,
     model: Option<String>,
     held_back: u64,
+    /// Reused for the state messages of each reading.
+    states: Vec<Message>,
 }
 
 impl Publisher {
@@ -126,11 +169,13 @@ impl Publisher {
             s: settings,
             entries: Vec::new(),
             numbers: HashMap::new(),
+            order: Vec::new(),
             texts: HashMap::new(),
             derived: [None; 4],
             statics: HashMap::new(),
             model: None,
             held_back: 0,
+            states: Vec::new(),
         }
     }
 
@@ -147,8 +192,8 @@ impl Publisher {
     /// there is a reading, the current state of every value at once.
     pub fn connected(&mut self, latest: Option<&Reading>, now: Instant, out: &mut Vec<Message>) {
         out.push(Message {
-            topic: discovery::status_topic(&self.s),
-            payload: b"online".to_vec(),
+            topic: discovery::status_topic(&self.s).into(),
+            payload: b"online".to_vec().into(),
             retain: true,
             reliable: true,
         });
@@ -166,8 +211,8 @@ impl Publisher {
             gone.sort();
             for key in gone {
                 out.push(Message {
-                    topic: discovery::config_topic(&self.s, key),
-                    payload: Vec::new(),
+                    topic: discovery::config_topic(&self.s, key).into(),
+                    payload: Vec::new().into(),
                     retain: true,
                     reliable: true,
                 });
@@ -188,7 +233,8 @@ impl Publisher {
                 e.announced = false;
             }
         }
-        let mut states = Vec::with_capacity(r.values.len() + 8);
+        let mut states = std::mem::take(&mut self.states);
+        states.clear();
         let mut json = self.s.json.then(Map::new);
         let water: HashSet<u8> = r
             .texts
@@ -197,14 +243,24 @@ impl Publisher {
             .filter(|t| t.text.trim().trim_start_matches('0') == "7")
             .map(|t| t.obis.b())
             .collect();
-        for m in &r.values {
-            let i = match self.numbers.get(&m.obis) {
-                Some(&i) => i,
-                None => {
-                    let kind = Kind::of(m.quantity, &m.unit);
-                    let (key, kind) = keys::numeric(m.obis, kind, water.contains(&m.obis.b()));
-                    let i = self.add(key, kind, true);
-                    self.numbers.insert(m.obis, i);
+        for (k, m) in r.values.iter().enumerate() {
+            let i = match self.order.get(k) {
+                // a meter sends its values in the same order every time
+                Some(&(obis, i)) if obis == m.obis => i,
+                _ => {
+                    let i = match self.numbers.get(&m.obis) {
+                        Some(&i) => i,
+                        None => {
+                            let kind = Kind::of(m.quantity, &m.unit);
+                            let (key, kind) =
+                                keys::numeric(m.obis, kind, water.contains(&m.obis.b()));
+                            let i = self.add(key, kind, true);
+                            self.numbers.insert(m.obis, i);
+                            i
+                        }
+                    };
+                    self.order.truncate(k);
+                    self.order.push((m.obis, i));
                     i
                 }
             };
@@ -293,6 +349,7 @@ impl Publisher {
         if self.s.per_value {
             out.append(&mut states);
         }
+        self.states = states;
         if let Some(values) = json {
             let payload = json!({
                 "timestamp": rfc3339(r.received),
@@ -303,8 +360,8 @@ impl Publisher {
                 "values": values,
             });
             out.push(Message {
-                topic: format!("{}/telegram", self.s.prefix),
-                payload: serde_json::to_vec(&payload).unwrap_or_default(),
+                topic: format!("{}/telegram", self.s.prefix).into(),
+                payload: serde_json::to_vec(&payload).unwrap_or_default().into(),
                 retain: self.s.retain,
                 reliable: false,
             });
@@ -338,7 +395,7 @@ impl Publisher {
         let enabled = !(self.s.reduced && self.s.disabled.contains(&key.key));
         let hysteresis = self.s.hysteresis.get(&key.key).copied().unwrap_or(0.0);
         self.entries.push(Entry {
-            state_topic: discovery::state_topic(&self.s, &key.key),
+            state_topic: discovery::state_topic(&self.s, &key.key).into(),
             key,
             kind,
             announced: false,
@@ -360,8 +417,9 @@ impl Publisher {
         }
         e.announced = true;
         out.push(Message {
-            topic: discovery::config_topic(&self.s, &e.key.key),
-            payload: discovery::config(&self.s, &e.key, e.kind, self.model.as_deref(), e.metered),
+            topic: discovery::config_topic(&self.s, &e.key.key).into(),
+            payload: discovery::config(&self.s, &e.key, e.kind, self.model.as_deref(), e.metered)
+                .into(),
             retain: true,
             reliable: true,
         });
@@ -428,7 +486,7 @@ impl Publisher {
         e.last = Some((State::Number(v), now));
         states.push(Message {
             topic: e.state_topic.clone(),
-            payload: format_number(v).into_bytes(),
+            payload: Payload::Number(v),
             retain: self.s.retain,
             reliable: false,
         });
@@ -459,7 +517,7 @@ impl Publisher {
         }
         states.push(Message {
             topic: e.state_topic.clone(),
-            payload: text.clone().into_bytes(),
+            payload: text.clone().into_bytes().into(),
             retain: self.s.retain || !e.metered,
             reliable: !e.metered,
         });
@@ -623,8 +681,8 @@ mod tests {
             .filter(|m| m.topic.ends_with("/state"))
             .map(|m| {
                 (
-                    m.topic.clone(),
-                    String::from_utf8(m.payload.clone()).unwrap(),
+                    m.topic.to_string(),
+                    String::from_utf8(m.payload.to_vec()).unwrap(),
                 )
             })
             .collect()
@@ -746,12 +804,11 @@ mod tests {
         );
         out.clear();
         p.rediscover(None, t0, &mut out);
-        assert!(
-            out.iter()
-                .any(|m| m.topic == "homeassistant/sensor/p1ib/p1ib_power/config"
-                    && m.payload.is_empty()
-                    && m.retain)
-        );
+        assert!(out.iter().any(
+            |m| &*m.topic == "homeassistant/sensor/p1ib/p1ib_power/config"
+                && m.payload.to_vec().is_empty()
+                && m.retain
+        ));
     }
 
     #[test]
@@ -765,8 +822,8 @@ mod tests {
         let mut out = vec![];
         p.reading(&reading(1.5, 2.0, 230.0), Instant::now(), false, &mut out);
         assert!(states(&out).is_empty());
-        let m = out.iter().find(|m| m.topic == "p1ib/telegram").unwrap();
-        let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        let m = out.iter().find(|m| &*m.topic == "p1ib/telegram").unwrap();
+        let v: Value = serde_json::from_slice(&m.payload.to_vec()).unwrap();
         assert_eq!(v["values"]["h_active_imp_q1_q4"]["value"], 1.5);
         assert_eq!(v["values"]["h_active_imp_q1_q4"]["unit"], "kWh");
         assert_eq!(v["values"]["power"]["value"], 2000.0);

@@ -2,8 +2,10 @@
 //! 127.0.0.1 port, watched by a real MQTT client: the contract's keys and names
 //! for an ASCII and an HDLC meter, JSON mode, the rate limit, reduced mode, the
 //! monotonic guard, availability and the last will, a broker restart, Home
-//! Assistant's `online`, TLS and mutual TLS.
+//! Assistant's `online`, TLS and mutual TLS; and (in `session`) a broker that
+//! misbehaves.
 
+mod session;
 mod support;
 
 use p1ib::config::RawMqtt;

@@ -53,11 +53,21 @@ impl Broker {
 
     /// With a TLS listener; `tls` writes the certificates into the broker's directory.
     pub fn start_with(tls: Option<impl FnOnce(&Path) -> Tls>) -> Broker {
+        Broker::start_conf(tls, true)
+    }
+
+    /// One that lets nobody in (no anonymous clients, no password file).
+    #[allow(dead_code)]
+    pub fn start_locked() -> Broker {
+        Broker::start_conf(None::<fn(&Path) -> Tls>, false)
+    }
+
+    fn start_conf(tls: Option<impl FnOnce(&Path) -> Tls>, anonymous: bool) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let tls_port = free_port();
         let mut conf = format!(
-            "per_listener_settings false\nallow_anonymous true\npersistence false\nuser root\n\
+            "per_listener_settings false\nallow_anonymous {anonymous}\npersistence false\nuser root\n\
              log_dest stderr\nlistener {port} 127.0.0.1\n"
         );
         if let Some(make) = tls {
