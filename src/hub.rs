@@ -10,7 +10,8 @@
 
 use crate::p1::{DecodeError, ErrorKind, Obis, Protocol, Quantity, Telegram, Value};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
@@ -80,7 +81,7 @@ pub struct Measurement {
     pub value: f64,
     /// `W`, `Wh`, `var`, `varh`, `VA`, `VAh`, `V`, `A`, `Hz`, `m3`, `s`, the
     /// meter's own text for other units, "" for counts.
-    pub unit: String,
+    pub unit: Cow<'static, str>,
     /// The capture time the meter gave with the value (gas readings).
     pub timestamp: Option<String>,
 }
@@ -231,7 +232,7 @@ struct Inner {
 #[derive(Debug, Default)]
 struct State {
     latest: Option<Arc<Reading>>,
-    recent: HashMap<Obis, Recent>,
+    recent: foldhash::HashMap<Obis, Recent>,
     full: VecDeque<Sample>,
     day: VecDeque<Sample>,
     minute: Option<MinuteAcc>,
@@ -535,11 +536,11 @@ pub fn normalise(t: &Telegram, seq: u64, received: SystemTime, o: &HubOptions) -
         match &r.value {
             Value::Number(n) => {
                 let (quantity, factor, unit) = match r.unit.as_ref().and_then(|u| u.quantity()) {
-                    Some((q, f)) => (Some(q), f, base_unit(q).to_owned()),
+                    Some((q, f)) => (Some(q), f, Cow::Borrowed(base_unit(q))),
                     None => (
                         None,
                         1.0,
-                        r.unit.as_ref().map(|u| u.to_string()).unwrap_or_default(),
+                        Cow::Owned(r.unit.as_ref().map(|u| u.to_string()).unwrap_or_default()),
                     ),
                 };
                 let ct = match quantity {

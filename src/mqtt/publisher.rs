@@ -150,12 +150,12 @@ struct Entry {
 pub struct Publisher {
     s: Arc<Settings>,
     entries: Vec<Entry>,
-    numbers: HashMap<Obis, usize>,
+    numbers: foldhash::HashMap<Obis, usize>,
     /// The entries of the last reading's values, by position: skips the lookup.
     order: Vec<(Obis, usize)>,
-    texts: HashMap<Obis, Option<usize>>,
+    texts: foldhash::HashMap<Obis, Option<usize>>,
     derived: [Option<usize>; 4],
-    statics: HashMap<&'static str, usize>,
+    statics: foldhash::HashMap<&'static str, usize>,
     model: Option<String>,
     held_back: u64,
     /// Reused for the state messages of each reading.
@@ -167,11 +167,11 @@ impl Publisher {
         Publisher {
             s: settings,
             entries: Vec::new(),
-            numbers: HashMap::new(),
+            numbers: Default::default(),
             order: Vec::new(),
-            texts: HashMap::new(),
+            texts: Default::default(),
             derived: [None; 4],
-            statics: HashMap::new(),
+            statics: Default::default(),
             model: None,
             held_back: 0,
             states: Vec::new(),
@@ -268,7 +268,7 @@ impl Publisher {
             let unit = self.entries[i]
                 .kind
                 .unit()
-                .map_or(m.unit.as_str(), |(u, _)| u);
+                .map_or(m.unit.as_ref(), |(u, _)| u);
             if let Some(j) = json.as_mut() {
                 self.json_value(j, i, m.obis, value, unit, now);
             }

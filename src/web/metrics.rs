@@ -216,7 +216,7 @@ fn meter_values(x: &mut Exposition, r: &Reading) {
                 "p1ib_meter_value",
                 Gauge,
                 "Other numeric values of the meter (counts, durations) in the meter's unit.",
-                &[("obis", obis.as_str()), ("unit", m.unit.as_str())],
+                &[("obis", obis.as_str()), ("unit", m.unit.as_ref())],
                 m.value,
             ),
         }
