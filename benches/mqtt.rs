@@ -3,15 +3,16 @@
 //!
 //!     cargo bench --bench mqtt
 //!
-//! (needs `mosquitto` on the PATH). Target: under 0.03 CPU s per 1,000 telegrams
-//! with per-value topics.
+//! (needs `mosquitto` and `socat` on the PATH). Target: under 0.03 CPU s per
+//! 1,000 telegrams with per-value topics.
 //!
 //! The daemon is the real `p1ib` binary in its own process, so the figures are
-//! its CPU time and memory alone: it reads a Swedish ASCII meter (27 values and
+//! its CPU time and memory alone: it reads a Swedish ASCII meter (26 numbers and
 //! the clock, 31 state messages a telegram with the calculated powers) from a
-//! TCP serial bridge this benchmark plays, and publishes to Mosquitto on
-//! 127.0.0.1. A client here subscribes to every topic under the prefix and counts
-//! what arrives, so a telegram that was not published in full fails the run.
+//! serial port (a pseudo-terminal pair from socat, opened as the daemon opens
+//! /dev/serial0) and publishes to Mosquitto on 127.0.0.1. A client here
+//! subscribes to every topic under the prefix and counts what arrives, so a
+//! telegram that was not published in full fails the run.
 //!
 //! Two paces:
 //! - one at a time: the next telegram is written once the previous one's values
@@ -22,8 +23,9 @@
 use p1ib::p1::dsmr::{self, Crc};
 use p1ib::p1::{Obis, Register, Telegram, Unit};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -138,14 +140,45 @@ impl Drop for Broker {
     }
 }
 
+/// A pseudo-terminal pair: the daemon opens `serial`, the meter writes `meter`.
+struct Pty(Child);
+
+impl Pty {
+    fn start(serial: &Path, meter: &Path) -> Pty {
+        let mut child = Command::new("socat")
+            .args(["-d", "-d"])
+            .arg(format!("pty,raw,echo=0,link={}", serial.display()))
+            .arg(format!("pty,raw,echo=0,link={}", meter.display()))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("socat on the PATH");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        while !lines
+            .next()
+            .expect("socat starts")
+            .unwrap()
+            .contains("starting data transfer loop")
+        {}
+        std::thread::spawn(move || for _ in lines {});
+        Pty(child)
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Daemon(Child);
 
 impl Daemon {
-    fn start(broker: u16, source: u16, dir: &std::path::Path) -> Daemon {
+    fn start(broker: u16, serial: &Path, dir: &Path) -> Daemon {
         let set = |kv: &str| ["--set".to_owned(), kv.to_owned()];
         let mut args = vec![
             "--source".to_owned(),
-            format!("tcp://127.0.0.1:{source}"),
+            serial.display().to_string(),
             "--listen".to_owned(),
             "127.0.0.1:0".to_owned(),
             "--log-level".to_owned(),
@@ -154,6 +187,7 @@ impl Daemon {
             dir.join("settings.toml").display().to_string(),
         ];
         for kv in [
+            "meter.baud=115200",
             "mqtt.enabled=true",
             "mqtt.host=127.0.0.1",
             &format!("mqtt.port={broker}"),
@@ -231,7 +265,7 @@ impl Watcher {
 /// message arrived; CPU seconds the daemon used.
 async fn run(
     daemon: &Daemon,
-    source: &mut TcpStream,
+    source: &mut std::fs::File,
     w: &mut Watcher,
     frames: &[(usize, Vec<u8>)],
     group: usize,
@@ -256,10 +290,13 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _broker = Broker::start(port);
-    let source = TcpListener::bind("127.0.0.1:0").unwrap();
-    let daemon = Daemon::start(port, source.local_addr().unwrap().port(), dir.path());
-    let (mut meter, _) = source.accept().unwrap();
-    meter.set_nodelay(true).unwrap();
+    let (serial, meter) = (dir.path().join("serial0"), dir.path().join("meter"));
+    let _pty = Pty::start(&serial, &meter);
+    let daemon = Daemon::start(port, &serial, dir.path());
+    let mut meter = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&meter)
+        .unwrap();
 
     let frames = |from: usize| -> Vec<(usize, Vec<u8>)> {
         (from..from + TELEGRAMS).map(|i| (i, telegram(i))).collect()
