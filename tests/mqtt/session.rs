@@ -50,10 +50,12 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(port: u16, keep_alive: Duration) -> Driver {
+    /// A driver for a fake broker listening on 127.0.0.1.
+    async fn start(keep_alive: Duration) -> (Driver, TcpListener) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let options = ConnectOptions {
             host: "127.0.0.1".into(),
-            port,
+            port: listener.local_addr().unwrap().port(),
             client_id: "p1ib-test".into(),
             keep_alive,
             login: None,
@@ -64,12 +66,13 @@ impl Driver {
         let (link_tx, link) = mpsc::unbounded_channel();
         let (stop, stop_rx) = watch::channel(false);
         let task = tokio::spawn(session::drive(options, rx, link_tx, stop_rx));
-        Driver {
+        let driver = Driver {
             outbox,
             link,
             _stop: stop,
             task,
-        }
+        };
+        (driver, listener)
     }
 
     async fn next(&mut self) -> Link {
@@ -77,6 +80,22 @@ impl Driver {
             .await
             .expect("the connection reports")
             .expect("the driver runs")
+    }
+
+    /// Accepts its connection, acknowledges it and waits for `Up`.
+    async fn connected(&mut self, listener: &TcpListener) -> Peer {
+        let mut peer = Peer::accept(listener).await;
+        peer.connack().await;
+        assert_eq!(self.next().await, Link::Up);
+        peer
+    }
+
+    /// Waits for `Down` and returns why.
+    async fn down(&mut self) -> String {
+        match self.next().await {
+            Link::Down(e) => e,
+            other => panic!("expected Down, got {other:?}"),
+        }
     }
 }
 
@@ -136,11 +155,7 @@ impl Peer {
 
 #[tokio::test]
 async fn garbage_from_the_broker_ends_the_session_with_a_clear_error_and_it_reconnects() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut d = Driver::start(
-        listener.local_addr().unwrap().port(),
-        Duration::from_secs(30),
-    );
+    let (mut d, listener) = Driver::start(Duration::from_secs(30)).await;
     let mut peer = Peer::accept(&listener).await;
     // the acknowledgement in two pieces
     peer.stream.write_all(&[0x20, 0x02, 0x00]).await.unwrap();
@@ -153,37 +168,23 @@ async fn garbage_from_the_broker_ends_the_session_with_a_clear_error_and_it_reco
         .write_all(&[0x00, 0x03, 0xde, 0xad, 0x00])
         .await
         .unwrap();
-    match d.next().await {
-        Link::Down(e) => assert!(e.contains("broke the MQTT protocol"), "{e}"),
-        other => panic!("expected Down, got {other:?}"),
-    }
+    let e = d.down().await;
+    assert!(e.contains("broke the MQTT protocol"), "{e}");
     // and it comes back by itself
-    let mut peer = Peer::accept(&listener).await;
-    peer.connack().await;
-    assert_eq!(d.next().await, Link::Up);
+    d.connected(&listener).await;
     assert!(!d.task.is_finished());
 }
 
 #[tokio::test]
 async fn a_broker_that_stops_answering_pings_is_dropped_and_reconnected() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut d = Driver::start(
-        listener.local_addr().unwrap().port(),
-        Duration::from_secs(1),
-    );
-    let mut peer = Peer::accept(&listener).await;
-    peer.connack().await;
-    assert_eq!(d.next().await, Link::Up);
+    let (mut d, listener) = Driver::start(Duration::from_secs(1)).await;
+    let mut peer = d.connected(&listener).await;
     // the first ping gets no answer ...
     assert_eq!(peer.read().await, Packet::PingReq);
     // ... so at the next one the connection is given up
-    match d.next().await {
-        Link::Down(e) => assert!(e.contains("did not answer a ping"), "{e}"),
-        other => panic!("expected Down, got {other:?}"),
-    }
-    let mut peer = Peer::accept(&listener).await;
-    peer.connack().await;
-    assert_eq!(d.next().await, Link::Up);
+    let e = d.down().await;
+    assert!(e.contains("did not answer a ping"), "{e}");
+    let mut peer = d.connected(&listener).await;
     // an answered ping keeps the connection
     assert_eq!(peer.read().await, Packet::PingReq);
     peer.send(Packet::PingResp).await;
@@ -192,14 +193,8 @@ async fn a_broker_that_stops_answering_pings_is_dropped_and_reconnected() {
 
 #[tokio::test]
 async fn qos1_messages_beyond_the_window_wait_for_acks_and_nothing_overtakes_them() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut d = Driver::start(
-        listener.local_addr().unwrap().port(),
-        Duration::from_secs(30),
-    );
-    let mut peer = Peer::accept(&listener).await;
-    peer.connack().await;
-    assert_eq!(d.next().await, Link::Up);
+    let (mut d, listener) = Driver::start(Duration::from_secs(30)).await;
+    let mut peer = d.connected(&listener).await;
 
     let mut batch: Vec<Out> = (0..101)
         .map(|i| Out::Publish(Publish::new(format!("cfg/{i}"), QoS::AtLeastOnce, "{}")))
