@@ -80,6 +80,8 @@ impl App {
             let mut deps = crate::web::WebDeps::new(hub.clone(), config.clone());
             let status = mqtt_status.clone();
             deps.mqtt_state = Some(Arc::new(move || status.get().state.as_str().to_owned()));
+            let status = mqtt_status.clone();
+            deps.mqtt_reason = Some(Arc::new(move || status.reason()));
             deps.network = config.network.manage.then(|| network.clone());
             deps.updater = updater.clone();
             crate::web::Web::new(deps)

@@ -267,7 +267,7 @@
     else if (n.mode === 'access-point') $('st-network').replaceChildren(pill('access point "p1ib"', 'bad'), ' ', el('a', { href: '/wifi' }, 'set up Wi-Fi'));
     else setText('st-network', n.mode);
     const mq = s.mqtt_state;
-    $('st-mqtt').replaceChildren(pill(mq, mq === 'connected' ? 'ok' : mq === 'disabled' ? '' : 'bad'));
+    $('st-mqtt').replaceChildren(pill(mq, mq === 'connected' ? 'ok' : mq === 'disabled' ? '' : 'bad'), s.mqtt_reason ? ' ' + s.mqtt_reason : '');
     const up = $('st-update');
     if (!s.update) up.replaceChildren(pill('updates off'), ' ', 'v' + s.version);
     else if (s.update.available) up.replaceChildren(el('a', { href: '#/firmware' }, pill('update available', 'bad')), ' v' + s.version + ' → v' + (s.update.recommended || s.update.latest));

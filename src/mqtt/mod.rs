@@ -129,6 +129,14 @@ impl StatusWatch {
         self.0.subscribe()
     }
 
+    /// Why the connection is down, while it is (for the dashboard).
+    pub fn reason(&self) -> Option<String> {
+        let s = self.0.borrow();
+        s.last_error
+            .clone()
+            .filter(|_| s.state == MqttState::Disconnected)
+    }
+
     fn set_state(&self, state: MqttState, error: Option<String>) {
         self.0.send_modify(|s| {
             if s.state != state {
@@ -460,5 +468,20 @@ mod tests {
         assert_eq!(MqttState::Disabled.as_str(), "disabled");
         let s = StatusWatch::new(&crate::config::RawConfig::default().check().unwrap().mqtt);
         assert_eq!(s.get().state, MqttState::Disabled);
+    }
+
+    #[test]
+    fn the_reason_shows_while_the_connection_is_down() {
+        let s = StatusWatch::new(&crate::config::RawConfig::default().check().unwrap().mqtt);
+        assert_eq!(s.reason(), None);
+        let refused = "the broker refused the connection: not authorised";
+        s.set_state(MqttState::Disconnected, Some(refused.into()));
+        assert_eq!(s.reason().as_deref(), Some(refused));
+        // connecting again: the last reason stays in the status, not on the dashboard
+        s.set_state(MqttState::Connecting, None);
+        assert_eq!(s.reason(), None);
+        s.set_state(MqttState::Connected, None);
+        assert_eq!(s.reason(), None);
+        assert_eq!(s.get().last_error.as_deref(), Some(refused));
     }
 }

@@ -255,6 +255,8 @@ pub struct StatusView {
     pub fuse_amps: Option<u32>,
     pub counters: CountersView,
     pub mqtt_state: String,
+    /// Why the broker connection is down, while it is.
+    pub mqtt_reason: Option<String>,
     /// `None` when updates are off.
     pub update: Option<UpdateView>,
     pub sse_clients: usize,
@@ -285,6 +287,7 @@ pub fn status_of(web: &Web) -> StatusView {
         fuse_amps: web.config().meter.fuse_amps,
         counters: CountersView::from(&c),
         mqtt_state: web.mqtt_state(),
+        mqtt_reason: web.mqtt_reason(),
         update: web.updater().map(|u| {
             let s = u.status();
             UpdateView {

@@ -49,6 +49,8 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// Tells the MQTT connection state (`connected`, `disconnected`, `disabled`, ...).
 pub type MqttState = Arc<dyn Fn() -> String + Send + Sync>;
+/// Tells why the broker connection is down, while it is.
+pub type MqttReason = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// What the web server is built from.
 pub struct WebDeps {
@@ -58,6 +60,8 @@ pub struct WebDeps {
     pub updater: Option<Updater>,
     /// The MQTT connection state for the dashboard and `/meterData`'s `info.mqtt_state`.
     pub mqtt_state: Option<MqttState>,
+    /// Why the broker connection is down, for the dashboard's status block.
+    pub mqtt_reason: Option<MqttReason>,
     /// NetworkManager (Wi-Fi page, access point, connection status); `None`
     /// where p1ib does not manage the network.
     pub network: Option<crate::network::Network>,
@@ -71,6 +75,7 @@ impl WebDeps {
             config,
             updater: None,
             mqtt_state: None,
+            mqtt_reason: None,
             network: None,
             device: Device::default(),
         }
@@ -89,6 +94,7 @@ struct Inner {
     applied: watch::Sender<Arc<Config>>,
     updater: Option<Updater>,
     mqtt_state: Option<MqttState>,
+    mqtt_reason: Option<MqttReason>,
     network: Option<crate::network::Network>,
     device: Device,
     auth: auth::Auth,
@@ -110,6 +116,7 @@ impl Web {
                 config: RwLock::new(config),
                 updater: deps.updater,
                 mqtt_state: deps.mqtt_state,
+                mqtt_reason: deps.mqtt_reason,
                 network: deps.network,
                 device: deps.device,
                 auth,
@@ -158,6 +165,12 @@ impl Web {
 
     pub fn updater(&self) -> Option<&Updater> {
         self.inner.updater.as_ref()
+    }
+
+    /// Why the broker connection is down (a refused login, an unreachable
+    /// host, ...), while it is.
+    pub fn mqtt_reason(&self) -> Option<String> {
+        self.inner.mqtt_reason.as_ref().and_then(|f| f())
     }
 
     pub fn mqtt_state(&self) -> String {

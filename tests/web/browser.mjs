@@ -23,7 +23,8 @@ try {
   check(/Landis\+Gyr/.test(await page.textContent('#meter-model')), 'the meter model is shown');
   check(/\d+\.\d V/.test(await page.textContent('#p2-voltage')), 'per-phase voltage is shown');
   check(/connected/.test(await page.textContent('#st-link')), 'the status block shows the meter connection');
-  check(/disabled/.test(await page.textContent('#st-mqtt')), 'the status block shows the MQTT state');
+  check(/disconnected the broker refused the connection: not authorised/.test(await page.textContent('#st-mqtt')),
+    'the status block shows the MQTT state and why it is down');
   check(/update available/.test(await page.textContent('#st-update')), 'the status block says an update is available');
   check(await page.locator('#values tr[data-obis="1-0:1.8.0"]').count() === 1, 'the energy registers are listed');
   await page.screenshot({ path: join(OUT, 'dashboard.png'), fullPage: true });

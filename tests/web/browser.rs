@@ -62,6 +62,10 @@ async fn pages_work_in_headless_chromium() {
     let mut deps = WebDeps::new(hub.clone(), config);
     deps.updater = Some(updater);
     deps.device = fake_device(dir.path());
+    deps.mqtt_state = Some(std::sync::Arc::new(|| "disconnected".into()));
+    deps.mqtt_reason = Some(std::sync::Arc::new(|| {
+        Some("the broker refused the connection: not authorised".into())
+    }));
     let web = Web::new(deps);
     hub.set_link(
         p1ib::hub::LinkState::Up,

@@ -98,9 +98,31 @@ async fn status_has_link_counters_mqtt_and_update_state() {
     assert_eq!(j["counters"]["failed"], 1);
     assert_eq!(j["counters"]["garbage"], 1);
     assert_eq!(j["mqtt_state"], "disabled");
+    assert_eq!(j["mqtt_reason"], serde_json::Value::Null);
     assert_eq!(j["update"], serde_json::Value::Null);
     assert_eq!(j["protocol"], "ascii");
     assert!(j["last_telegram_age_ms"].is_u64());
+}
+
+#[tokio::test]
+async fn status_says_why_the_broker_connection_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut deps = p1ib::web::WebDeps::new(
+        p1ib::hub::Hub::default(),
+        layers(dir.path()).load().unwrap(),
+    );
+    deps.device = fake_device(dir.path());
+    deps.mqtt_state = Some(std::sync::Arc::new(|| "disconnected".into()));
+    deps.mqtt_reason = Some(std::sync::Arc::new(|| {
+        Some("the broker refused the connection: not authorised".into())
+    }));
+    let web = p1ib::web::Web::new(deps);
+    let j = get(&web, "/api/v1/status").await.json();
+    assert_eq!(j["mqtt_state"], "disconnected");
+    assert_eq!(
+        j["mqtt_reason"],
+        "the broker refused the connection: not authorised"
+    );
 }
 
 #[tokio::test]
