@@ -25,6 +25,7 @@ pub struct App {
     hub: Hub,
     web_addr: watch::Sender<Option<SocketAddr>>,
     restart: Arc<AtomicBool>,
+    recovery: Option<crate::config::SettingsRecovery>,
 }
 
 impl App {
@@ -35,7 +36,13 @@ impl App {
             hub,
             web_addr: watch::channel(None).0,
             restart: Arc::new(AtomicBool::new(false)),
+            recovery: None,
         }
+    }
+
+    /// Tells the web UI that the settings file could not be used at start.
+    pub fn settings_recovery(&mut self, recovery: Option<crate::config::SettingsRecovery>) {
+        self.recovery = recovery;
     }
 
     /// The hub every task reads from.
@@ -63,6 +70,7 @@ impl App {
             hub,
             web_addr,
             restart,
+            recovery,
         } = self;
         let token = CancellationToken::new();
         let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
@@ -84,6 +92,7 @@ impl App {
             deps.mqtt_reason = Some(Arc::new(move || status.reason()));
             deps.network = config.network.manage.then(|| network.clone());
             deps.updater = updater.clone();
+            deps.settings_recovery = recovery;
             crate::web::Web::new(deps)
         };
         let changes = web.config_changes();

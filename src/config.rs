@@ -22,6 +22,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod recover;
+mod shape;
+pub use recover::SettingsRecovery;
+
 /// Where the system configuration file lives.
 pub const SYSTEM_CONFIG: &str = "/etc/p1ib/config.toml";
 /// Where the web UI's settings state file lives.
@@ -579,15 +583,17 @@ pub struct Invalid {
     pub value: String,
     /// What is allowed.
     pub allowed: String,
+    /// The file the value was read from, when the problem is the file's shape.
+    pub file: Option<PathBuf>,
 }
 
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} = {:?} is not allowed: expected {}",
-            self.key, self.value, self.allowed
-        )
+        write!(f, "{} = {:?}", self.key, self.value)?;
+        if let Some(file) = &self.file {
+            write!(f, " in {}", file.display())?;
+        }
+        write!(f, " is not allowed: expected {}", self.allowed)
     }
 }
 
@@ -699,8 +705,16 @@ impl Layers {
 
     fn raw_with(&self, settings: &toml::Table) -> Result<RawConfig, ConfigError> {
         use config::{Environment, File, FileFormat};
+        let mut problems = Vec::new();
         let mut b = config::Config::builder();
         if let Some((path, required)) = &self.file {
+            // The shape first, so that a wrong kind of value is named in plain words
+            // with its file; a file that does not parse is the config crate's to report.
+            if let Ok(text) = std::fs::read_to_string(path)
+                && let Ok(table) = text.parse::<toml::Table>()
+            {
+                problems.extend(shape::check(&table, path));
+            }
             b = b.add_source(
                 File::from(path.as_path())
                     .format(FileFormat::Toml)
@@ -708,11 +722,16 @@ impl Layers {
             );
         }
         if !settings.is_empty() {
+            let path = self.settings.clone().unwrap_or_default();
+            problems.extend(shape::check(settings, &path));
             let text = toml::to_string(settings).map_err(|e| ConfigError::Settings {
-                path: self.settings.clone().unwrap_or_default(),
+                path,
                 message: e.to_string(),
             })?;
             b = b.add_source(File::from_str(&text, FileFormat::Toml));
+        }
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
         }
         // Only P1IB_<SECTION>__<KEY> configures; other P1IB_* variables (a test
         // suite's P1IB_TESTDATA) are none of the daemon's business.
@@ -748,28 +767,69 @@ impl Layers {
     /// Saves settings changed in the web UI: `changes` (a table of sections and
     /// keys, named as in `config.toml`) is merged into the settings file, the whole
     /// configuration is checked with it, and only then the file is replaced
-    /// atomically. Returns the configuration that is now in force.
+    /// atomically. Returns the configuration that is now in force. Saves in this
+    /// process are serialised, so two at once both land, one after the other.
     pub fn save_settings(&self, changes: &toml::Table) -> Result<Config, ConfigError> {
         let path = self.settings.as_ref().ok_or(ConfigError::NoSettingsFile)?;
+        let _writer = SETTINGS_WRITER.lock().unwrap_or_else(|p| p.into_inner());
         let mut merged = read_settings(path)?;
         merge(&mut merged, changes);
         let config = self.load_with(&merged)?;
-        let text = toml::to_string(&merged).map_err(|e| ConfigError::Settings {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        let text = format!(
-            "# Settings saved by the p1ib web UI. Layered over /etc/p1ib/config.toml.\n{text}"
-        );
-        write_atomic(path, text.as_bytes()).map_err(|source| ConfigError::Write {
-            path: path.clone(),
-            source,
-        })?;
+        write_settings(path, &merged)?;
         Ok(config)
+    }
+
+    /// Removes temporary files a killed save left beside the settings file: each is
+    /// a whole copy of the settings, secrets included. For the daemon's start,
+    /// before anything saves.
+    pub fn remove_stale_temp_files(&self) {
+        let Some(path) = &self.settings else { return };
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let prefix = format!(".{}.tmp", name.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        }) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %entry.path().display(), "removed a temporary settings file left by an interrupted save")
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a temporary settings file")
+                    }
+                }
+            }
+        }
     }
 }
 
-fn merge(into: &mut toml::Table, from: &toml::Table) {
+/// One writer of the settings file at a time in this process: a save reads,
+/// merges and writes the whole file.
+static SETTINGS_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Writes `table` as the settings file, atomically.
+fn write_settings(path: &Path, table: &toml::Table) -> Result<(), ConfigError> {
+    let text = toml::to_string(table).map_err(|e| ConfigError::Settings {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let text =
+        format!("# Settings saved by the p1ib web UI. Layered over /etc/p1ib/config.toml.\n{text}");
+    write_atomic(path, text.as_bytes()).map_err(|source| ConfigError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Merges `from` into `into`, section by section.
+pub fn merge(into: &mut toml::Table, from: &toml::Table) {
     for (k, v) in from {
         match (into.get_mut(k), v) {
             (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
@@ -798,8 +858,9 @@ pub fn read_settings(path: &Path) -> Result<toml::Table, ConfigError> {
 }
 
 /// Replaces `path` with `bytes` so that a crash at any moment leaves either the
-/// old file or the new one: a temporary file in the same directory, fsync, rename
-/// over the old file, fsync the directory.
+/// old file or the new one: a temporary file of a name of its own in the same
+/// directory (`.NAME.tmp…`, readable by the owner only), fsync, rename over the
+/// old file, fsync the directory. Concurrent writers never share a temporary file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -810,19 +871,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "settings".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp"))
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
 }
 
 // ---------------------------------------------------------------------------
@@ -839,6 +894,7 @@ impl Checker {
             key: key.into(),
             value: value.to_string(),
             allowed: allowed.into(),
+            file: None,
         });
     }
 

@@ -97,7 +97,13 @@ impl DaemonArgs {
 
 pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let layers = args.layers()?;
-    let config = match layers.load() {
+    if args.check_config {
+        return check_config(&layers);
+    }
+    layers.remove_stale_temp_files();
+    // A settings file the web UI wrote that cannot be used is set aside (and said
+    // so on the dashboard); only a broken config.toml stops the daemon.
+    let (config, recovery) = match layers.load_for_start() {
         Ok(c) => c,
         Err(
             e @ (ConfigError::Invalid(_) | ConfigError::Load(_) | ConfigError::Settings { .. }),
@@ -107,11 +113,10 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    if args.check_config {
-        println!("{config:#?}");
-        return Ok(ExitCode::SUCCESS);
-    }
     crate::log::init(&config.log)?;
+    if let Some(r) = &recovery {
+        tracing::error!("{}", r.message());
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -119,7 +124,8 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     let demo = args.demo;
     let mut restart = Default::default();
     runtime.block_on(async {
-        let app = crate::app::App::new(config);
+        let mut app = crate::app::App::new(config);
+        app.settings_recovery(recovery);
         restart = app.restart_flag();
         let mut addr = app.web_addr();
         if demo {
@@ -139,6 +145,23 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
         return Err(exec_again());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--check-config`: checks every layer as it is, changes no file.
+fn check_config(layers: &Layers) -> anyhow::Result<ExitCode> {
+    match layers.load() {
+        Ok(config) => {
+            println!("{config:#?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(
+            e @ (ConfigError::Invalid(_) | ConfigError::Load(_) | ConfigError::Settings { .. }),
+        ) => {
+            eprintln!("p1ib: {e}");
+            Ok(ExitCode::from(EXIT_CONFIG))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Starts the program again in this process (same PID, so systemd keeps

@@ -263,6 +263,16 @@ pub struct StatusView {
     /// How the Pi is connected (Ethernet, Wi-Fi and signal, access point), where
     /// p1ib manages the network.
     pub network: Option<crate::network::Status>,
+    /// The settings file could not be used at start: what happened to it.
+    pub settings_problem: Option<SettingsProblem>,
+}
+
+/// A settings file set aside at start, as the dashboard shows it.
+#[derive(Serialize, Clone, PartialEq)]
+pub struct SettingsProblem {
+    pub message: String,
+    #[serde(flatten)]
+    pub recovery: crate::config::SettingsRecovery,
 }
 
 pub fn status_of(web: &Web) -> StatusView {
@@ -300,6 +310,10 @@ pub fn status_of(web: &Web) -> StatusView {
         }),
         sse_clients: web.sse_clients(),
         network: web.network_status(),
+        settings_problem: web.settings_recovery().map(|r| SettingsProblem {
+            message: r.message(),
+            recovery: r.clone(),
+        }),
     }
 }
 

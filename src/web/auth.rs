@@ -10,9 +10,9 @@
 //! token and the `Origin` check are what stop other sites from acting for a user.
 
 use super::error::{ApiError, FieldError, JsonBody};
+use super::password;
 use super::{MaybePeer, Web};
 use crate::config::{Secret, WebConfig};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -28,12 +28,20 @@ pub const COOKIE: &str = "p1ib_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Sessions kept at most; the oldest anonymous ones go first.
 const MAX_SESSIONS: usize = 256;
-/// Wrong passwords from one address before each further try must wait.
+/// Password tries from one address (an IPv6 /64) before each further try must wait.
 const FREE_TRIES: u32 = 5;
-/// Longest wait imposed after wrong passwords.
+/// Password tries from all addresses together before each further try must wait:
+/// an attacker with many addresses (IPv6 privacy addresses, a NAT) gets no more.
+const FREE_TRIES_ALL: u32 = 20;
+/// Longest wait imposed after wrong passwords from one address.
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+/// Longest wait imposed on everyone: short, so that guessing from many addresses
+/// cannot keep the admin out for long.
+const MAX_LOCKOUT_ALL: Duration = Duration::from_secs(60);
+/// A password's length in characters (what a person counts), for setting one and
+/// for logging in alike, so that every password that can be set can be used.
 pub const MIN_PASSWORD: usize = 8;
-const MAX_PASSWORD: usize = 256;
+pub const MAX_PASSWORD: usize = 256;
 
 #[derive(Debug)]
 struct Session {
@@ -49,13 +57,20 @@ struct Failures {
     last: Instant,
 }
 
+/// Password tries counted per address and across all addresses.
+#[derive(Default)]
+struct Tries {
+    by_address: HashMap<IpAddr, Failures>,
+    all: Option<Failures>,
+}
+
 /// The web's authentication state.
 pub struct Auth {
     hash: RwLock<Secret>,
     lifetime: RwLock<Duration>,
     sessions: Mutex<HashMap<String, Session>>,
-    failures: Mutex<HashMap<IpAddr, Failures>>,
-    /// One argon2 computation at a time: each takes ~19 MiB and a core.
+    tries: Mutex<Tries>,
+    /// One argon2 computation at a time: each takes [`password::MEMORY_KIB`] and a core.
     hashing: tokio::sync::Semaphore,
 }
 
@@ -65,7 +80,7 @@ impl Auth {
             hash: RwLock::new(Secret::default()),
             lifetime: RwLock::new(web.session_lifetime),
             sessions: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
+            tries: Mutex::new(Tries::default()),
             hashing: tokio::sync::Semaphore::new(1),
         };
         auth.apply(web);
@@ -78,8 +93,7 @@ impl Auth {
         *self.lifetime.write().unwrap_or_else(|p| p.into_inner()) = web.session_lifetime;
         let mut hash = self.hash.write().unwrap_or_else(|p| p.into_inner());
         if *hash != web.password_hash {
-            if web.password_hash.is_set() && PasswordHash::new(web.password_hash.expose()).is_err()
-            {
+            if web.password_hash.is_set() && !password::well_formed(web.password_hash.expose()) {
                 tracing::error!("web.password_hash is not a valid argon2 hash; nobody can log in");
             }
             *hash = web.password_hash.clone();
@@ -152,60 +166,76 @@ impl Auth {
         self.sessions().remove(token);
     }
 
-    /// Seconds this address must still wait before another try, if any.
-    fn locked_for(&self, ip: IpAddr) -> Option<u64> {
-        let f = *self
-            .failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&ip)?;
-        if f.count < FREE_TRIES {
-            return None;
+    /// Counts a password try from `ip` before it is checked, so that tries sent
+    /// at once are limited as strictly as tries sent one after another. `Err`
+    /// holds the seconds to wait when this try is refused unchecked.
+    fn begin_try(&self, ip: IpAddr) -> Result<(), u64> {
+        let key = address_key(ip);
+        let now = Instant::now();
+        let mut tries = self.tries.lock().unwrap_or_else(|p| p.into_inner());
+        tries
+            .by_address
+            .retain(|_, f| now.duration_since(f.last) < MAX_LOCKOUT * 2);
+        if let Some(all) = tries.all
+            && now.duration_since(all.last) >= MAX_LOCKOUT_ALL * 2
+        {
+            tries.all = None;
         }
-        let wait = lockout(f.count);
-        let elapsed = f.last.elapsed();
-        (elapsed < wait).then(|| (wait - elapsed).as_secs().max(1))
-    }
-
-    fn record_failure(&self, ip: IpAddr) {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        failures.retain(|_, f| f.last.elapsed() < MAX_LOCKOUT * 2);
-        let f = failures.entry(ip).or_insert(Failures {
+        let wait = |f: Option<&Failures>, free: u32, max: Duration| {
+            let f = f.filter(|f| f.count >= free)?;
+            let wait = lockout(f.count - free).min(max);
+            let elapsed = now.duration_since(f.last);
+            (elapsed < wait).then(|| (wait - elapsed).as_secs().max(1))
+        };
+        let mine = wait(tries.by_address.get(&key), FREE_TRIES, MAX_LOCKOUT);
+        let everyone = wait(tries.all.as_ref(), FREE_TRIES_ALL, MAX_LOCKOUT_ALL);
+        if let Some(w) = mine.max(everyone) {
+            return Err(w);
+        }
+        let fresh = Failures {
             count: 0,
-            last: Instant::now(),
-        });
-        f.count += 1;
-        f.last = Instant::now();
+            last: now,
+        };
+        let t = &mut *tries;
+        for f in [
+            t.by_address.entry(key).or_insert(fresh),
+            t.all.get_or_insert(fresh),
+        ] {
+            f.count += 1;
+            f.last = now;
+        }
+        Ok(())
     }
 
-    fn clear_failures(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ip);
+    /// The try was the right password: it does not count against anyone.
+    fn try_succeeded(&self, ip: IpAddr) {
+        let mut tries = self.tries.lock().unwrap_or_else(|p| p.into_inner());
+        tries.by_address.remove(&address_key(ip));
+        if let Some(all) = &mut tries.all {
+            all.count = all.count.saturating_sub(1);
+        }
     }
 
-    /// Checks `password` against the hash, off the async threads.
+    /// Whether `ip` must wait before its next try (seconds), after a wrong one.
+    fn waiting(&self, ip: IpAddr) -> Option<u64> {
+        let tries = self.tries.lock().unwrap_or_else(|p| p.into_inner());
+        let f = tries.by_address.get(&address_key(ip))?;
+        (f.count >= FREE_TRIES).then(|| lockout(f.count - FREE_TRIES).min(MAX_LOCKOUT).as_secs())
+    }
+
+    /// Checks `password` against the hash, off the async threads, one at a time.
     async fn verify(&self, password: &str) -> bool {
         let hash = self.hash.read().unwrap_or_else(|p| p.into_inner()).clone();
-        if !hash.is_set() {
+        if !hash.is_set() || !password::acceptable(password) {
             return false;
         }
         let Ok(_permit) = self.hashing.acquire().await else {
             return false;
         };
         let password = password.to_owned();
-        tokio::task::spawn_blocking(move || {
-            PasswordHash::new(hash.expose())
-                .map(|h| {
-                    argon2::Argon2::default()
-                        .verify_password(password.as_bytes(), &h)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false)
+        tokio::task::spawn_blocking(move || password::verify(&password, hash.expose()))
+            .await
+            .unwrap_or(false)
     }
 
     /// An argon2id PHC string of `password` with a fresh salt.
@@ -218,21 +248,29 @@ impl Auth {
     }
 }
 
-/// An argon2id PHC string (default parameters: m=19 MiB, t=2, p=1) with a fresh salt.
+/// An argon2id PHC string of `password` with a fresh salt ([`password::hash`]).
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(ApiError::internal)?;
-    let salt = SaltString::encode_b64(&salt).map_err(ApiError::internal)?;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(ApiError::internal)
+    password::hash(password).map_err(ApiError::internal)
 }
 
-/// 1 s after the fifth wrong password, doubling up to [`MAX_LOCKOUT`].
-fn lockout(count: u32) -> Duration {
-    let n = count.saturating_sub(FREE_TRIES).min(20);
-    Duration::from_secs(1u64 << n).min(MAX_LOCKOUT)
+/// The wait after `n` tries beyond the free ones: 1 s, doubling.
+fn lockout(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.min(20))
+}
+
+/// Whom tries are counted for: an IPv4 address, or an IPv6 /64 (one household's
+/// privacy addresses are one).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
 }
 
 fn random_hex() -> String {
@@ -416,25 +454,33 @@ pub async fn login(
         ));
     }
     let ip = peer_ip(peer.as_ref());
-    if let Some(wait) = auth.locked_for(ip) {
-        return Err(ApiError::TooManyAttempts(wait));
-    }
-    if body.password.len() > MAX_PASSWORD || !auth.verify(&body.password).await {
-        auth.record_failure(ip);
-        tracing::warn!(%ip, "wrong admin password");
-        return Err(match auth.locked_for(ip) {
-            Some(wait) => ApiError::TooManyAttempts(wait),
-            None => ApiError::Invalid(vec![FieldError {
-                key: "password".into(),
-                message: "wrong password".into(),
-            }]),
-        });
-    }
-    auth.clear_failures(ip);
+    check_password(auth, ip, &body.password, "password").await?;
     if let Some(old) = cookie_token(&headers) {
         auth.end(&old);
     }
     Ok(started(&web, &headers))
+}
+
+/// Counts a try from `ip`, then checks `password` (the form field `field`).
+async fn check_password(
+    auth: &Auth,
+    ip: IpAddr,
+    password: &str,
+    field: &str,
+) -> Result<(), ApiError> {
+    auth.begin_try(ip).map_err(ApiError::TooManyAttempts)?;
+    if auth.verify(password).await {
+        auth.try_succeeded(ip);
+        return Ok(());
+    }
+    tracing::warn!(%ip, "wrong admin password");
+    Err(match auth.waiting(ip) {
+        Some(wait) => ApiError::TooManyAttempts(wait),
+        None => ApiError::Invalid(vec![FieldError {
+            key: field.into(),
+            message: "wrong password".into(),
+        }]),
+    })
 }
 
 fn started(web: &Web, headers: &HeaderMap) -> Response {
@@ -481,23 +527,9 @@ pub async fn set_password(
     let auth = web.auth();
     let ip = peer_ip(peer.as_ref());
     if auth.password_set() {
-        if let Some(wait) = auth.locked_for(ip) {
-            return Err(ApiError::TooManyAttempts(wait));
-        }
-        if !auth.verify(&body.current).await {
-            auth.record_failure(ip);
-            return Err(match auth.locked_for(ip) {
-                Some(wait) => ApiError::TooManyAttempts(wait),
-                None => ApiError::Invalid(vec![FieldError {
-                    key: "current".into(),
-                    message: "wrong password".into(),
-                }]),
-            });
-        }
-        auth.clear_failures(ip);
+        check_password(auth, ip, &body.current, "current").await?;
     }
-    let n = body.new.chars().count();
-    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&n) {
+    if !password::acceptable(&body.new) {
         return Err(ApiError::Invalid(vec![FieldError {
             key: "new".into(),
             message: format!("a password of {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
@@ -528,30 +560,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lockout_doubles_after_five_tries_and_is_capped() {
-        assert_eq!(lockout(5), Duration::from_secs(1));
-        assert_eq!(lockout(6), Duration::from_secs(2));
-        assert_eq!(lockout(8), Duration::from_secs(8));
-        assert_eq!(lockout(40), MAX_LOCKOUT);
+    fn lockout_doubles_after_the_free_tries() {
+        assert_eq!(lockout(0), Duration::from_secs(1));
+        assert_eq!(lockout(1), Duration::from_secs(2));
+        assert_eq!(lockout(3), Duration::from_secs(8));
+        assert!(lockout(40) >= MAX_LOCKOUT);
+    }
+
+    fn auth() -> Auth {
+        Auth::new(&crate::config::RawConfig::default().check().unwrap().web)
     }
 
     #[test]
-    fn hashes_verify_and_differ_by_salt() {
-        let a = hash_password("correct horse").unwrap();
-        let b = hash_password("correct horse").unwrap();
-        assert_ne!(a, b);
-        assert!(a.starts_with("$argon2id$"));
-        let h = PasswordHash::new(&a).unwrap();
+    fn tries_are_counted_before_they_are_checked() {
+        let a = auth();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..FREE_TRIES {
+            assert!(a.begin_try(ip).is_ok());
+        }
         assert!(
-            argon2::Argon2::default()
-                .verify_password(b"correct horse", &h)
-                .is_ok()
+            a.begin_try(ip).is_err(),
+            "the sixth at once is refused unchecked"
         );
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
         assert!(
-            argon2::Argon2::default()
-                .verify_password(b"wrong", &h)
-                .is_err()
+            a.begin_try(other).is_ok(),
+            "another address has its own count"
         );
+    }
+
+    #[test]
+    fn tries_from_many_addresses_are_limited_together() {
+        let a = auth();
+        let refused = (0..40u8)
+            .filter(|i| a.begin_try(IpAddr::from([198, 51, 100, *i])).is_err())
+            .count();
+        assert_eq!(refused, 40 - FREE_TRIES_ALL as usize);
+    }
+
+    #[test]
+    fn one_households_ipv6_privacy_addresses_count_as_one() {
+        let a = auth();
+        for i in 0..FREE_TRIES as u16 {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, i, 9, 9, i));
+            assert!(a.begin_try(ip).is_ok());
+        }
+        let next = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 77, 1, 1, 1));
+        assert!(a.begin_try(next).is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`router`]: every route, tested with `oneshot` and no socket.
 //! - [`api`]: `/meterData`, `/deviceInfo`, reading, history, status, restart, firmware.
 //! - [`settings`]: the settings form's schema, config get/check/set, secrets redacted.
-//! - [`auth`]: admin password (argon2), sessions, CSRF, wrong-password rate limit.
+//! - [`auth`]: sessions, CSRF, the admin login and the wrong-password limit.
+//! - [`password`]: the admin password's argon2id hash, sized for a 512 MB Pi.
 //! - [`sse`]: `/api/v1/events`, one event per telegram plus status changes.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`assets`]: the built web UI, embedded in the binary.
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod device;
 pub mod error;
 pub mod metrics;
+pub mod password;
 pub mod settings;
 pub mod sse;
 
@@ -66,6 +68,8 @@ pub struct WebDeps {
     /// where p1ib does not manage the network.
     pub network: Option<crate::network::Network>,
     pub device: Device,
+    /// The settings file could not be used at start (shown on every page).
+    pub settings_recovery: Option<crate::config::SettingsRecovery>,
 }
 
 impl WebDeps {
@@ -78,6 +82,7 @@ impl WebDeps {
             mqtt_reason: None,
             network: None,
             device: Device::default(),
+            settings_recovery: None,
         }
     }
 }
@@ -97,6 +102,7 @@ struct Inner {
     mqtt_reason: Option<MqttReason>,
     network: Option<crate::network::Network>,
     device: Device,
+    settings_recovery: Option<crate::config::SettingsRecovery>,
     auth: auth::Auth,
     frames: broadcast::Sender<sse::Frame>,
     fanout_started: AtomicBool,
@@ -119,6 +125,7 @@ impl Web {
                 mqtt_reason: deps.mqtt_reason,
                 network: deps.network,
                 device: deps.device,
+                settings_recovery: deps.settings_recovery,
                 auth,
                 frames: broadcast::channel(sse::QUEUE).0,
                 fanout_started: AtomicBool::new(false),
@@ -179,6 +186,11 @@ impl Web {
             None if self.config().mqtt.enabled => "unknown".into(),
             None => "disabled".into(),
         }
+    }
+
+    /// What became of a settings file that could not be used at start.
+    pub fn settings_recovery(&self) -> Option<&crate::config::SettingsRecovery> {
+        self.inner.settings_recovery.as_ref()
     }
 
     pub fn device(&self) -> &Device {

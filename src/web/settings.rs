@@ -6,7 +6,7 @@
 
 use super::Web;
 use super::error::{ApiError, FieldError, JsonBody};
-use crate::config::{Config, ConfigError, Invalid, Layers, RawConfig, read_settings};
+use crate::config::{Config, ConfigError, Invalid, Layers, RawConfig, merge, read_settings};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
@@ -373,6 +373,7 @@ pub fn changes(layers: &Layers, form: &Map<String, Value>) -> Result<toml::Table
             key: key.into(),
             value,
             allowed: allowed.into(),
+            file: None,
         }));
     };
     for (key, value) in form {
@@ -455,17 +456,6 @@ fn config_error(e: ConfigError) -> ApiError {
     }
 }
 
-fn merge(into: &mut toml::Table, from: &toml::Table) {
-    for (k, v) in from {
-        match (into.get_mut(k), v) {
-            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
-            _ => {
-                into.insert(k.clone(), v.clone());
-            }
-        }
-    }
-}
-
 /// Checks `changes` against everything else in force, without saving.
 pub fn check(layers: &Layers, changes: &toml::Table) -> Result<Config, ApiError> {
     let mut merged = match &layers.settings {
@@ -479,6 +469,12 @@ pub fn check(layers: &Layers, changes: &toml::Table) -> Result<Config, ApiError>
 /// Saves `changes` to the settings file (checked first; nothing is written when
 /// a value is invalid) and returns the configuration now in force.
 pub async fn save(web: &Web, changes: &toml::Table) -> Result<Config, ApiError> {
+    if let Some(r) = web.settings_recovery().filter(|r| r.locked) {
+        return Err(ApiError::Conflict(format!(
+            "settings cannot be changed from the web until the settings file is mended: {}",
+            r.message()
+        )));
+    }
     let layers = web.config().layers.clone();
     let changes = changes.clone();
     tokio::task::spawn_blocking(move || layers.save_settings(&changes))

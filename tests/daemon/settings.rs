@@ -142,3 +142,167 @@ fn a_crash_mid_write_leaves_the_old_or_the_new_file() {
         );
     }
 }
+
+/// Keys that concurrent savers change, one each.
+const KEYS: [(&str, &str); 8] = [
+    ("mqtt", "host"),
+    ("mqtt", "username"),
+    ("mqtt", "client_id"),
+    ("mqtt", "prefix"),
+    ("mqtt", "node_id"),
+    ("mqtt", "device_name"),
+    ("mqtt", "discovery_prefix"),
+    ("mdns", "name"),
+];
+
+fn one(section: &str, key: &str, value: &str) -> toml::Table {
+    let mut inner = toml::Table::new();
+    inner.insert(key.into(), value.into());
+    let mut t = toml::Table::new();
+    t.insert(section.into(), inner.into());
+    t
+}
+
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "settings.toml")
+        .collect()
+}
+
+#[test]
+fn concurrent_saves_of_different_keys_all_land_and_the_file_always_parses() {
+    let dir = TempDir::new("settings-concurrent");
+    let l = layers(&dir);
+    std::thread::scope(|s| {
+        for (i, (section, key)) in KEYS.iter().enumerate() {
+            let l = &l;
+            s.spawn(move || {
+                for n in 0..12 {
+                    l.save_settings(&one(section, key, &format!("v{i}-{n}")))
+                        .expect("every save is acknowledged");
+                }
+            });
+        }
+        // a reader all along: the file is whole at every moment
+        let path = dir.join("state/settings.toml");
+        s.spawn(move || {
+            for _ in 0..200 {
+                if path.exists() {
+                    read_settings(&path).expect("the settings file parses at every moment");
+                }
+            }
+        });
+    });
+    let saved = read_settings(&dir.join("state/settings.toml")).unwrap();
+    for (i, (section, key)) in KEYS.iter().enumerate() {
+        assert_eq!(
+            saved[*section][*key].as_str(),
+            Some(format!("v{i}-11").as_str()),
+            "{section}.{key}: the last acknowledged value is kept"
+        );
+    }
+    assert!(l.load().is_ok());
+    assert_eq!(leftovers(&dir.join("state")), Vec::<String>::new());
+}
+
+#[test]
+fn temporary_files_left_by_a_kill_are_removed_at_start() {
+    let dir = TempDir::new("settings-stale");
+    let l = layers(&dir);
+    l.save_settings(&one("mqtt", "host", "kept.lan")).unwrap();
+    for name in [".settings.toml.tmp-4242", ".settings.toml.tmpAbC123"] {
+        std::fs::write(
+            dir.join(&format!("state/{name}")),
+            "[mqtt]\npassword = \"secret\"",
+        )
+        .unwrap();
+    }
+    std::fs::write(dir.join("state/other.toml"), "keep me").unwrap();
+    l.remove_stale_temp_files();
+    assert_eq!(leftovers(&dir.join("state")), ["other.toml"]);
+    assert_eq!(l.load().unwrap().mqtt.host, "kept.lan");
+}
+
+const HASH: &str =
+    "$argon2id$v=19$m=12288,t=3,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+
+#[test]
+fn a_settings_file_that_does_not_parse_is_set_aside_and_its_password_kept() {
+    let dir = TempDir::new("settings-corrupt");
+    let l = layers(&dir);
+    let path = dir.join("state/settings.toml");
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let broken = format!("[web]\npassword_hash = \"{HASH}\"\n[mqtt]\nhost = \"half-writ");
+    std::fs::write(&path, &broken).unwrap();
+    assert!(l.load().is_err());
+    let (config, recovery) = l.load_for_start().expect("the daemon starts");
+    let r = recovery.expect("the problem is reported");
+    assert_eq!(config.web.password_hash.expose(), HASH);
+    assert!(r.password_kept && !r.locked, "{r:?}");
+    assert!(r.error.contains("line 4"), "names the line: {}", r.error);
+    let aside = r.moved_to.clone().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&aside).unwrap(),
+        broken,
+        "kept, byte for byte"
+    );
+    assert!(r.message().contains(&*aside.to_string_lossy()));
+    // the next start is clean and still locked behind the same password
+    let (again, none) = l.load_for_start().unwrap();
+    assert!(none.is_none());
+    assert_eq!(again.web.password_hash.expose(), HASH);
+}
+
+#[test]
+fn a_settings_file_with_a_wrong_kind_of_value_is_set_aside_in_plain_words() {
+    let dir = TempDir::new("settings-type");
+    let l = layers(&dir);
+    let path = dir.join("state/settings.toml");
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::write(&path, "[mqtt]\nport = \"eighty\"\n").unwrap();
+    let err = l.load().unwrap_err().to_string();
+    assert!(
+        err.contains("mqtt.port")
+            && err.contains(&*path.to_string_lossy())
+            && err.contains("a whole number from 0 to 65535"),
+        "{err}"
+    );
+    let (config, r) = l.load_for_start().unwrap();
+    let r = r.unwrap();
+    assert_eq!(config.mqtt.port, 1883);
+    assert!(!r.locked && !r.password_kept);
+    assert!(
+        !path.exists(),
+        "no file with the bad value is left in place"
+    );
+}
+
+#[test]
+fn a_password_that_cannot_be_read_back_locks_the_settings() {
+    let dir = TempDir::new("settings-lost-password");
+    let l = layers(&dir);
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::write(
+        dir.join("state/settings.toml"),
+        "[web]\npassword_hash = \"$argon2id$v=19$m=122\u{1}\n",
+    )
+    .unwrap();
+    let (config, r) = l.load_for_start().unwrap();
+    assert!(!config.web.password_hash.is_set());
+    assert!(
+        r.unwrap().locked,
+        "nobody may set a new password from the web"
+    );
+}
+
+#[test]
+fn a_broken_config_file_still_stops_the_daemon() {
+    let dir = TempDir::new("settings-config-broken");
+    let mut l = layers(&dir);
+    std::fs::write(dir.join("config.toml"), "[mqtt]\nport = 99999\n").unwrap();
+    l.file = Some((dir.join("config.toml"), true));
+    assert!(l.load_for_start().is_err());
+}
