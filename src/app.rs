@@ -97,6 +97,25 @@ impl App {
         };
         let changes = web.config_changes();
         restart_requested(&web, updater.clone(), &restart, &token);
+        {
+            // The log level and the UDP log take a saved setting at once.
+            let (mut changes, token) = (changes.clone(), token.clone());
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        changed = changes.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                            let log = changes.borrow_and_update().log.clone();
+                            crate::log::apply(&log);
+                        }
+                        _ = token.cancelled() => break,
+                    }
+                }
+                ("log settings", Ok(()))
+            });
+        }
         if let Some(u) = updater.clone() {
             let token = token.clone();
             tasks.spawn(async move {

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 mod recover;
 mod shape;
+mod text;
 pub use recover::SettingsRecovery;
 
 /// Where the system configuration file lives.
@@ -972,6 +973,7 @@ impl RawConfig {
         let mut c = Checker {
             problems: Vec::new(),
         };
+        text::check(self, &mut c);
         let meter = self.meter.check(&mut c);
         let web = WebConfig {
             listen: match self.web.listen.parse::<SocketAddr>() {
@@ -1190,12 +1192,7 @@ fn is_host_port(s: &str) -> bool {
     let Some((host, port)) = s.rsplit_once(':') else {
         return false;
     };
-    let host_ok = !host.is_empty()
-        && (host.starts_with('[') && host.ends_with(']')
-            || host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
-    host_ok && matches!(port.parse::<u16>(), Ok(p) if p != 0)
+    text::is_host(host) && matches!(port.parse::<u16>(), Ok(p) if p != 0)
 }
 
 impl RawMeter {
@@ -1382,13 +1379,6 @@ impl RawMqtt {
                 "mqtt.host",
                 &host,
                 "the broker's host name or address when mqtt.enabled = true",
-            );
-        }
-        if host.contains(['/', ' ', ':']) && !host.starts_with('[') {
-            c.bad(
-                "mqtt.host",
-                &host,
-                "a host name or IP address without scheme or port (set mqtt.port)",
             );
         }
         if self.port == 0 {

@@ -73,7 +73,7 @@
       opts.body = JSON.stringify(body);
     }
     let r = await fetch(path, opts);
-    if (r.status === 403 && method !== 'GET') {
+    if (r.status === 403 && method !== 'GET' && (await r.clone().json().catch(() => ({}))).error === 'forbidden') {
       // An expired session: get a new one and try once more.
       await loadSession();
       opts.headers['X-CSRF-Token'] = session.csrf;
@@ -273,6 +273,9 @@
     else if (s.update.available) up.replaceChildren(el('a', { href: '#/firmware' }, pill('update available', 'bad')), ' v' + s.version + ' → v' + (s.update.recommended || s.update.latest));
     else up.replaceChildren(pill('up to date', 'ok'), ' v' + s.version);
     setText('st-uptime', fmtDuration(s.uptime_s));
+    const problem = $('settings-problem');
+    problem.hidden = !s.settings_problem;
+    problem.textContent = s.settings_problem ? s.settings_problem.message : '';
     $('drawer-foot').textContent = 'p1ib v' + s.version;
     const avail = !!(s.update && s.update.available);
     $('firmware-badge').classList.toggle('hidden', !avail);
@@ -313,7 +316,7 @@
       if (!session.password_set) {
         card.replaceChildren(
           el('h2', { text: 'Admin password' }),
-          el('div', { class: 'banner warn', text: 'No admin password is set: anyone on your network can change these settings, restart p1ib or install firmware. Set a password now.' }),
+          el('div', { class: 'banner warn', text: 'No admin password is set. Set one to change settings, restart p1ib or install firmware: until then, nothing else can be changed here.' }),
           el('form', { class: 'inline-form', id: 'password-form', onsubmit: setPassword },
             pw('new', 'New password', 'new-password'), pw('confirm', 'Repeat password', 'new-password'),
             el('button', { type: 'submit', class: 'primary', text: 'Set password' })));

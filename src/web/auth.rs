@@ -375,12 +375,20 @@ pub async fn require_admin(
     next: Next,
 ) -> Result<Response, ApiError> {
     let is_read = req.method() == Method::GET || req.method() == Method::HEAD;
-    if is_read && !web.auth().password_set() {
+    let password_set = web.auth().password_set();
+    if is_read && !password_set {
         return Ok(next.run(req).await);
     }
     let (_, authenticated) = check_csrf(&web, &req)?;
-    if web.auth().password_set() && !authenticated {
+    if password_set && !authenticated {
         return Err(ApiError::Unauthorized);
+    }
+    // Before a password is set, anyone on the LAN could change anything (a file:
+    // source plus the UDP log reads any file the daemon can): the only changes
+    // are setting the password and, on the access point, joining a Wi-Fi network.
+    if !password_set && !(web.access_point_mode() && req.uri().path().starts_with("/api/v1/wifi/"))
+    {
+        return Err(ApiError::PasswordFirst);
     }
     Ok(next.run(req).await)
 }
@@ -401,7 +409,8 @@ pub struct SessionInfo {
     pub password_set: bool,
     /// This session logged in with it.
     pub authenticated: bool,
-    /// This session may change settings (logged in, or no password yet).
+    /// This session may change settings (logged in; before a password is set,
+    /// nobody may change anything but the password).
     pub can_change: bool,
     /// Send as `X-CSRF-Token` with every POST/PUT.
     pub csrf: String,
@@ -422,7 +431,7 @@ pub async fn session(State(web): State<Web>, headers: HeaderMap) -> Response {
     let info = SessionInfo {
         password_set,
         authenticated,
-        can_change: authenticated || !password_set,
+        can_change: authenticated && password_set,
         csrf,
     };
     let mut resp = Json(info).into_response();

@@ -32,6 +32,18 @@ pub enum ApiError {
     Invalid(Vec<FieldError>),
     #[error("log in first")]
     Unauthorized,
+    /// No admin password is set yet: the only change allowed is setting one.
+    #[error("set an admin password first: until one is set, the web UI changes nothing else")]
+    PasswordFirst,
+    /// The `Host` header names no name or address of this device (DNS rebinding).
+    #[error(
+        "this device does not answer to the host name {0:?}; add it to web.allowed_hosts if it is yours"
+    )]
+    UnknownHost(String),
+    #[error("the request's address is too long")]
+    UriTooLong,
+    #[error("the request's headers are too large")]
+    HeadersTooLarge,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("too many wrong passwords; try again in {0} s")]
@@ -54,6 +66,10 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::PasswordFirst => StatusCode::FORBIDDEN,
+            ApiError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -70,6 +86,10 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Invalid(_) => "invalid",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::PasswordFirst => "password_first",
+            ApiError::UnknownHost(_) => "unknown_host",
+            ApiError::UriTooLong => "uri_too_long",
+            ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooManyAttempts(_) => "too_many_attempts",
             ApiError::Conflict(_) => "conflict",

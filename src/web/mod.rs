@@ -140,6 +140,14 @@ impl Web {
         &self.inner.hub
     }
 
+    /// Whether the Pi is its own access point now (first setup on a phone).
+    pub fn access_point_mode(&self) -> bool {
+        self.inner
+            .network
+            .as_ref()
+            .is_some_and(|n| n.status().mode == crate::network::Mode::AccessPoint)
+    }
+
     /// The network status, where p1ib manages the network through NetworkManager.
     pub fn network_status(&self) -> Option<crate::network::Status> {
         let status = self.inner.network.as_ref()?.status();

@@ -66,7 +66,7 @@ pub const FIELDS: &[Field] = &[
             "simulate:aidon",
             "simulate:kaifa",
         ]),
-        help: "Serial device of the P1 adapter, tcp://HOST:PORT for a serial bridge, file:PATH to replay a capture, or simulate.",
+        help: "Serial device of the P1 adapter, tcp://HOST:PORT for a serial bridge, or simulate. (A capture, file:PATH, can be replayed only from config.toml or the command line.)",
     },
     Field {
         key: "meter.protocol",
@@ -265,14 +265,14 @@ pub const FIELDS: &[Field] = &[
         group: LOG,
         label: "Log level",
         kind: Kind::Suggest(&["error", "warn", "info", "debug", "trace"]),
-        help: "",
+        help: "Takes effect when saved.",
     },
     Field {
         key: "log.udp",
         group: LOG,
         label: "Remote log (UDP)",
         kind: Kind::Text,
-        help: "HOST:PORT to send every log line to, e.g. 192.168.1.10:8888; empty = off.",
+        help: "HOST:PORT to send every log line to, e.g. 192.168.1.10:8888; empty = off. Takes effect when saved.",
     },
     Field {
         key: "log.raw_telegrams",
@@ -386,6 +386,20 @@ pub fn changes(layers: &Layers, form: &Map<String, Value>) -> Result<toml::Table
                 key,
                 value,
                 "no change here: it is set on the command line or in the environment",
+            );
+            continue;
+        }
+        if key == "meter.source"
+            && value
+                .as_str()
+                .is_some_and(|s| s.trim().to_ascii_lowercase().starts_with("file:"))
+        {
+            // A capture file is read and its bytes logged and published: from the
+            // web that would read any file the daemon can.
+            bad(
+                key,
+                value,
+                "a serial device, tcp://HOST:PORT or simulate (a capture file is replayed only from config.toml or the command line)",
             );
             continue;
         }

@@ -44,6 +44,22 @@ try {
   const fuse = page.locator('[id="f-meter-fuse_amps"]');
   await until(async () => await fuse.isVisible(), 'the settings page lists the settings');
   check(/No admin password is set/.test(await page.textContent('#admin-card')), 'the page says no password is set');
+  check(await fuse.isDisabled(), 'before a password is set, settings cannot be changed');
+  const refused = await page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const r = await fetch('/api/v1/config', { method: 'PUT', headers: { 'X-CSRF-Token': s.csrf, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ 'meter.fuse_amps': 25 }) });
+    return r.status;
+  });
+  check(refused === 403, 'the API refuses a change before a password is set (' + refused + ')');
+
+  // admin password
+  await page.fill('[id="pw-new"]', 'correct horse');
+  await page.fill('[id="pw-confirm"]', 'correct horse');
+  await page.click('#password-form button[type=submit]');
+  await until(async () => /Log out/.test(await page.textContent('#admin-card')), 'setting the admin password logs this browser in');
+  await until(async () => await fuse.isEnabled(), 'once logged in, settings can be changed');
+
   await fuse.fill('5000');
   const fuseErr = page.locator('[id="err-meter.fuse_amps"]');
   await until(async () => /meter\.fuse_amps = "5000" is not allowed: expected the main fuse in amperes, 1 to 1000/.test(await fuseErr.textContent()),
@@ -60,12 +76,6 @@ try {
   await until(async () => (await page.locator('[id="f-meter-fuse_amps"]').inputValue()) === '25', 'the saved setting round-trips after a reload');
   const status = await page.evaluate(async () => (await fetch('/api/v1/status')).json());
   check(status.fuse_amps === 25, 'the saved setting is in force without a restart');
-
-  // admin password
-  await page.fill('[id="pw-new"]', 'correct horse');
-  await page.fill('[id="pw-confirm"]', 'correct horse');
-  await page.click('#password-form button[type=submit]');
-  await until(async () => /Log out/.test(await page.textContent('#admin-card')), 'setting the admin password logs this browser in');
   await page.screenshot({ path: join(OUT, 'settings.png'), fullPage: true });
 
   // ------------------------------------------------------------- firmware

@@ -184,6 +184,42 @@ pub async fn session(web: &Web) -> Session {
     }
 }
 
+/// The admin's password in tests that set one.
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// A logged-in admin session: sets [`ADMIN_PASSWORD`] (before a password is set,
+/// setting one is the only change the web UI allows).
+pub async fn admin(web: &Web) -> Session {
+    let anon = session(web).await;
+    let r = call(
+        web,
+        "POST",
+        "/api/v1/password",
+        &anon,
+        serde_json::json!({"new": ADMIN_PASSWORD}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    Session {
+        cookie: r.cookie().expect("logging in sets a cookie"),
+        csrf: r.json()["csrf"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The keys in the settings file other than the admin password's hash.
+pub fn saved_keys(f: &Fixture) -> Vec<String> {
+    let table = p1ib::config::read_settings(&f.settings).unwrap();
+    let mut keys = Vec::new();
+    for (section, v) in &table {
+        for key in v.as_table().into_iter().flat_map(|t| t.keys()) {
+            if (section.as_str(), key.as_str()) != ("web", "password_hash") {
+                keys.push(format!("{section}.{key}"));
+            }
+        }
+    }
+    keys
+}
+
 /// A JSON request with the session's cookie and CSRF token.
 pub async fn call(
     web: &Web,

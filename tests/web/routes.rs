@@ -156,7 +156,7 @@ async fn a_wrong_method_is_a_json_error() {
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused_and_nothing_is_saved() {
     let f = fixture();
-    let s = session(&f.web).await;
+    let s = admin(&f.web).await;
     let big = "x".repeat(p1ib::web::BODY_LIMIT + 1);
     let r = call(
         &f.web,
@@ -168,13 +168,13 @@ async fn bodies_over_the_limit_are_refused_and_nothing_is_saved() {
     .await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text());
     assert_eq!(r.json()["error"], "too_large");
-    assert!(!f.settings.exists());
+    assert_eq!(saved_keys(&f), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn bad_json_is_a_400_that_leaks_no_internals() {
     let f = fixture();
-    let s = session(&f.web).await;
+    let s = admin(&f.web).await;
     let req = Request::put("/api/v1/config")
         .header(header::COOKIE, &s.cookie)
         .header("x-csrf-token", &s.csrf)
@@ -281,7 +281,8 @@ async fn session_cookie_is_httponly_samesite_strict_and_secure_only_behind_https
     let j = r.json();
     assert_eq!(
         (j["password_set"].as_bool(), j["can_change"].as_bool()),
-        (Some(false), Some(true))
+        (Some(false), Some(false)),
+        "before a password is set, nothing but the password can be changed"
     );
     let req = Request::get("/api/v1/session")
         .header("x-forwarded-proto", "https")
@@ -297,15 +298,36 @@ async fn session_cookie_is_httponly_samesite_strict_and_secure_only_behind_https
 }
 
 #[tokio::test]
-async fn without_a_password_a_session_with_csrf_may_change_settings() {
+async fn without_a_password_the_only_change_is_setting_one() {
     let f = fixture();
     let s = session(&f.web).await;
+    for (method, uri, body) in [
+        ("PUT", "/api/v1/config", json!({"meter.fuse_amps": 25})),
+        ("POST", "/api/v1/restart", json!({})),
+        (
+            "POST",
+            "/api/v1/firmware/install",
+            json!({"version": "9.9.9"}),
+        ),
+        ("POST", "/api/v1/firmware/check", json!({})),
+    ] {
+        let r = call(&f.web, method, uri, &s, body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}: {}", r.text());
+        assert_eq!(r.json()["error"], "password_first", "{uri}");
+    }
+    assert!(
+        !std::fs::read_to_string(&f.settings)
+            .unwrap_or_default()
+            .contains("fuse_amps")
+    );
+    // reading stays open, and setting the password is allowed
+    assert_eq!(get(&f.web, "/api/v1/config").await.status, StatusCode::OK);
     let r = call(
         &f.web,
-        "PUT",
-        "/api/v1/config",
+        "POST",
+        "/api/v1/password",
         &s,
-        json!({"meter.fuse_amps": 25}),
+        json!({"new": "correct horse"}),
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
@@ -470,7 +492,7 @@ async fn wrong_passwords_are_rate_limited() {
 #[tokio::test]
 async fn restart_is_accepted_from_an_admin_and_signalled() {
     let f = fixture();
-    let s = session(&f.web).await;
+    let s = admin(&f.web).await;
     let web = f.web.clone();
     let waiter = tokio::spawn(async move { web.restart_requested().await });
     let r = call(&f.web, "POST", "/api/v1/restart", &s, json!({})).await;
@@ -487,7 +509,7 @@ async fn firmware_routes_say_when_updates_are_off() {
     let j = get(&f.web, "/api/v1/firmware").await.json();
     assert_eq!(j["enabled"], false);
     assert_eq!(j["status"]["installed"], env!("CARGO_PKG_VERSION"));
-    let s = session(&f.web).await;
+    let s = admin(&f.web).await;
     let r = call(&f.web, "POST", "/api/v1/firmware/check", &s, json!({})).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     let r = call(

@@ -38,7 +38,7 @@ async fn config_shows_values_and_only_whether_secrets_are_set() {
 async fn save_and_apply_writes_the_settings_file_and_takes_effect_at_once() {
     let f = fixture();
     let mut changes = f.web.config_changes();
-    let s = session(&f.web).await;
+    let s = admin(&f.web).await;
     let r = call(
         &f.web,
         "PUT",
@@ -107,7 +107,7 @@ fn daemon_message(dir: &std::path::Path, key: &str, value: &str) -> String {
 async fn every_invalid_value_is_named_with_the_config_validations_message_and_changes_nothing() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
-    let s = session(&f.web).await;
+    let s = admin(&f.web).await;
     let cases = [
         ("meter.source", "COM3"),
         ("meter.protocol", "zigbee"),
@@ -187,14 +187,18 @@ async fn every_invalid_value_is_named_with_the_config_validations_message_and_ch
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert_eq!(r.json()["fields"][0]["key"], key, "{body}");
     }
-    assert!(!f.settings.exists(), "an invalid submission wrote nothing");
+    assert_eq!(
+        saved_keys(&f),
+        Vec::<String>::new(),
+        "an invalid submission wrote nothing"
+    );
     assert_eq!(f.web.config().meter.fuse_amps, None);
 }
 
 #[tokio::test]
 async fn one_bad_field_keeps_the_good_ones_from_being_saved() {
     let f = fixture();
-    let s = session(&f.web).await;
+    let s = admin(&f.web).await;
     let r = call(
         &f.web,
         "PUT",
@@ -204,7 +208,7 @@ async fn one_bad_field_keeps_the_good_ones_from_being_saved() {
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(!f.settings.exists());
+    assert_eq!(saved_keys(&f), Vec::<String>::new());
     assert_eq!(f.web.config().meter.fuse_amps, None);
 }
 
@@ -218,7 +222,7 @@ async fn keys_set_on_the_command_line_are_locked() {
             .unwrap()
             .contains(&json!("meter.source"))
     );
-    let s = session(&f.web).await;
+    let s = admin(&f.web).await;
     let r = call(
         &f.web,
         "PUT",
@@ -234,4 +238,89 @@ async fn keys_set_on_the_command_line_are_locked() {
             .unwrap()
             .contains("command line")
     );
+}
+
+#[tokio::test]
+async fn text_settings_refuse_control_characters_and_what_their_consumer_cannot_carry() {
+    let f = fixture();
+    let s = admin(&f.web).await;
+    let before = std::fs::read_to_string(&f.settings).unwrap();
+    for (key, value, allowed) in [
+        ("mqtt.host", "h".repeat(15 * 1024), "at most 253 bytes"),
+        ("mqtt.host", "broker lan".into(), "a host name"),
+        ("mqtt.host", "mqtt://broker".into(), "a host name"),
+        (
+            "mdns.name",
+            "gar\u{0}age".into(),
+            "without control characters",
+        ),
+        (
+            "mdns.name",
+            "garage\nX-Injected: 1".into(),
+            "without control characters",
+        ),
+        (
+            "mdns.name",
+            "evil\u{202E}gpj.exe".into(),
+            "direction overrides",
+        ),
+        (
+            "mqtt.username",
+            "user\r\n".into(),
+            "without control characters",
+        ),
+        (
+            "meter.source",
+            "file:/etc/shadow".into(),
+            "only from config.toml or the command line",
+        ),
+        (
+            "meter.source",
+            "FILE:/etc/passwd".into(),
+            "only from config.toml or the command line",
+        ),
+    ] {
+        let r = call(&f.web, "PUT", "/api/v1/config", &s, json!({ key: value })).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{key}: {}",
+            r.text()
+        );
+        let field = &r.json()["fields"][0];
+        assert_eq!(field["key"], key);
+        let message = field["message"].as_str().unwrap();
+        assert!(message.contains(allowed), "{key}: {message}");
+        assert!(
+            message.len() < 600,
+            "a 16 KB value is not echoed whole: {} bytes",
+            message.len()
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&f.settings).unwrap(),
+        before,
+        "nothing was saved"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_secret_is_never_echoed() {
+    let f = fixture();
+    let s = admin(&f.web).await;
+    let r = call(
+        &f.web,
+        "PUT",
+        "/api/v1/config",
+        &s,
+        json!({"mqtt.password": "hunter2\nsecret-tail"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+    assert!(
+        !r.text().contains("hunter2") && !r.text().contains("secret-tail"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.json()["fields"][0]["key"], "mqtt.password");
 }
