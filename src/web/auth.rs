@@ -386,8 +386,8 @@ pub async fn require_admin(
     // Before a password is set, anyone on the LAN could change anything (a file:
     // source plus the UDP log reads any file the daemon can): the only changes
     // are setting the password and, on the access point, joining a Wi-Fi network.
-    if !password_set && !(web.access_point_mode() && req.uri().path().starts_with("/api/v1/wifi/"))
-    {
+    let joining_wifi = web.access_point_mode() && req.uri().path().starts_with("/api/v1/wifi/");
+    if !password_set && !joining_wifi {
         return Err(ApiError::PasswordFirst);
     }
     Ok(next.run(req).await)
