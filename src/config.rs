@@ -128,6 +128,7 @@ pub struct RawWeb {
     pub listen: String,
     pub password_hash: Secret,
     pub session_lifetime: String,
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for RawWeb {
@@ -136,6 +137,7 @@ impl Default for RawWeb {
             listen: "0.0.0.0:80".into(),
             password_hash: Secret::default(),
             session_lifetime: "7d".into(),
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -468,6 +470,8 @@ pub struct WebConfig {
     pub password_hash: Secret,
     /// How long a login lasts without being used.
     pub session_lifetime: Duration,
+    /// Host names the web server answers to besides its own (a reverse proxy's).
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -1004,6 +1008,22 @@ impl RawConfig {
                 &self.web.session_lifetime,
                 Duration::from_secs(60),
             ),
+            allowed_hosts: self
+                .web
+                .allowed_hosts
+                .iter()
+                .filter_map(|h| {
+                    let h = h.trim();
+                    if !text::is_host(h) {
+                        c.bad(
+                            "web.allowed_hosts",
+                            h,
+                            "a list of host names such as [\"p1ib.example.net\"]",
+                        );
+                    }
+                    (!h.is_empty()).then(|| h.to_ascii_lowercase())
+                })
+                .collect(),
         };
         let mqtt = self.mqtt.check(&mut c);
         let log = LogConfig {

@@ -42,8 +42,8 @@ pub enum ApiError {
     UnknownHost(String),
     #[error("the request's address is too long")]
     UriTooLong,
-    #[error("the request's headers are too large")]
-    HeadersTooLarge,
+    #[error("the request took too long")]
+    RequestTimeout,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("too many wrong passwords; try again in {0} s")]
@@ -69,7 +69,7 @@ impl ApiError {
             ApiError::PasswordFirst => StatusCode::FORBIDDEN,
             ApiError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
-            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -89,7 +89,7 @@ impl ApiError {
             ApiError::PasswordFirst => "password_first",
             ApiError::UnknownHost(_) => "unknown_host",
             ApiError::UriTooLong => "uri_too_long",
-            ApiError::HeadersTooLarge => "headers_too_large",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooManyAttempts(_) => "too_many_attempts",
             ApiError::Conflict(_) => "conflict",

@@ -21,10 +21,13 @@ pub mod assets;
 pub mod auth;
 pub mod device;
 pub mod error;
+mod host;
 pub mod metrics;
 pub mod password;
+pub mod server;
 pub mod settings;
 pub mod sse;
+mod wire;
 
 pub use device::Device;
 pub use error::{ApiError, FieldError};
@@ -34,8 +37,7 @@ use crate::hub::Hub;
 use crate::update::Updater;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::connect_info::Connected;
-use axum::http::{HeaderValue, header};
+use axum::http::HeaderValue;
 use axum::response::Response;
 use axum::routing::{get, post};
 use std::future::Future;
@@ -103,6 +105,9 @@ struct Inner {
     network: Option<crate::network::Network>,
     device: Device,
     settings_recovery: Option<crate::config::SettingsRecovery>,
+    /// The names the Host check lets through (see [`host`]).
+    host_names: RwLock<Arc<Vec<String>>>,
+    addresses: host::Addresses,
     auth: auth::Auth,
     frames: broadcast::Sender<sse::Frame>,
     fanout_started: AtomicBool,
@@ -115,6 +120,7 @@ impl Web {
     pub fn new(deps: WebDeps) -> Web {
         let config = Arc::new(deps.config);
         let auth = auth::Auth::new(&config.web);
+        let host_names = host::names(&config.mdns.hostname, &config.web.allowed_hosts);
         Web {
             inner: Arc::new(Inner {
                 hub: deps.hub,
@@ -126,6 +132,8 @@ impl Web {
                 network: deps.network,
                 device: deps.device,
                 settings_recovery: deps.settings_recovery,
+                host_names: RwLock::new(Arc::new(host_names)),
+                addresses: host::Addresses::default(),
                 auth,
                 frames: broadcast::channel(sse::QUEUE).0,
                 fanout_started: AtomicBool::new(false),
@@ -174,6 +182,14 @@ impl Web {
     fn apply(&self, config: Config) {
         let config = Arc::new(config);
         self.inner.auth.apply(&config.web);
+        *self
+            .inner
+            .host_names
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(host::names(
+            &config.mdns.hostname,
+            &config.web.allowed_hosts,
+        ));
         *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = config.clone();
         self.inner.applied.send_replace(config);
     }
@@ -194,6 +210,18 @@ impl Web {
             None if self.config().mqtt.enabled => "unknown".into(),
             None => "disabled".into(),
         }
+    }
+
+    fn host_names(&self) -> Arc<Vec<String>> {
+        self.inner
+            .host_names
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn addresses(&self) -> &host::Addresses {
+        &self.inner.addresses
     }
 
     /// What became of a settings file that could not be used at start.
@@ -282,7 +310,13 @@ pub fn router(web: Web) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    // In access-point mode, a phone's requests for other sites land on the Wi-Fi page.
+    // Only requests for this device's own names (DNS rebinding, see `host`); in
+    // access-point mode a phone's requests for other sites land on the Wi-Fi page
+    // first.
+    let routes = routes.layer(axum::middleware::from_fn_with_state(
+        web.clone(),
+        host::check,
+    ));
     let routes = match web.inner.network.clone() {
         Some(net) => routes.layer(axum::middleware::from_fn_with_state(
             net,
@@ -291,30 +325,50 @@ pub fn router(web: Web) -> Router {
         None => routes,
     };
     routes
+        .layer(axum::middleware::from_fn(limits))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web)
 }
 
+/// Longest request address accepted.
+pub const MAX_URI: usize = 8 * 1024;
+/// Longest a request may take, its body included (the SSE stream excepted).
+pub const REQUEST_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Every request: an address of reasonable length, and a time limit (a body sent
+/// byte by byte must not hold a connection forever).
+async fn limits(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::response::IntoResponse;
+    if req.uri().to_string().len() > MAX_URI {
+        return ApiError::UriTooLong.into_response();
+    }
+    if req.uri().path() == "/api/v1/events" {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(REQUEST_TIME, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::RequestTimeout.into_response(),
+    }
+}
+
 /// Headers every response carries: no framing, no sniffing, nothing loaded from
 /// anywhere but the daemon itself.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+];
+
 async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    for (name, value) in SECURITY_HEADERS {
+        h.insert(name, HeaderValue::from_static(value));
+    }
     resp
 }
 
@@ -324,15 +378,6 @@ async fn security_headers(mut resp: Response) -> Response {
 pub struct Peer {
     pub remote: SocketAddr,
     pub local: Option<SocketAddr>,
-}
-
-impl Connected<axum::serve::IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
-        Peer {
-            remote: *stream.remote_addr(),
-            local: stream.io().local_addr().ok(),
-        }
-    }
 }
 
 /// The connection's [`Peer`], when the server runs on a socket (not in `oneshot` tests).
@@ -361,7 +406,7 @@ pub enum WebError {
 }
 
 /// Serves `web` on `listener` until `shutdown` completes; then ends the SSE
-/// streams and waits for requests in flight.
+/// streams and gives requests in flight a moment to finish.
 pub async fn run(
     listener: TcpListener,
     web: Web,
@@ -377,10 +422,7 @@ pub async fn run(
             }
         });
     }
-    let app = router(web).into_make_service_with_connect_info::<Peer>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(token.cancelled_owned())
-        .await?;
+    server::serve(listener, router(web), token).await;
     Ok(())
 }
 

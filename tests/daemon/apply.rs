@@ -58,6 +58,27 @@ async fn a_saved_meter_source_takes_effect_without_a_restart() {
         .as_str()
         .unwrap()
         .to_owned();
+    // Before a password is set, setting one is the only change allowed.
+    let login = http
+        .post(format!("{base}/api/v1/password"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"new": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = login.json::<serde_json::Value>().await.unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let saved = http
         .put(format!("{base}/api/v1/config"))
         .header("cookie", &cookie)

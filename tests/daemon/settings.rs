@@ -75,6 +75,7 @@ fn a_temp_file_left_by_a_crash_is_ignored_and_replaced() {
 
 const CRASH_DIR: &str = "P1IB_TEST_CRASH_DIR";
 const BIG: usize = 512 * 1024;
+const ENTRY: usize = 256;
 
 /// Run by `a_crash_mid_write_leaves_the_old_or_the_new_file` as a child process:
 /// saves two large settings alternately until it is killed.
@@ -93,7 +94,9 @@ fn crash_child_saves_settings_forever() {
         let c = if i % 2 == 0 { "a" } else { "b" };
         let mut t = toml::Table::new();
         let mut mqtt = toml::Table::new();
-        mqtt.insert("username".into(), c.repeat(BIG).into());
+        // A large file (each text value is at most 256 bytes): many long entries.
+        let entries = vec![toml::Value::from(c.repeat(ENTRY)); BIG / ENTRY];
+        mqtt.insert("disabled".into(), entries.into());
         t.insert("mqtt".into(), mqtt.into());
         l.save_settings(&t).unwrap();
         if i == 0 {
@@ -134,10 +137,15 @@ fn a_crash_mid_write_leaves_the_old_or_the_new_file() {
         child.kill().unwrap();
         child.wait().unwrap();
         let settings = read_settings(&dir.join("settings.toml")).expect("a whole file");
-        let user = settings["mqtt"]["username"].as_str().unwrap();
-        assert_eq!(user.len(), BIG, "round {round}");
+        let all: String = settings["mqtt"]["disabled"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(all.len(), BIG, "round {round}");
         assert!(
-            user.bytes().all(|b| b == b'a') || user.bytes().all(|b| b == b'b'),
+            all.bytes().all(|b| b == b'a') || all.bytes().all(|b| b == b'b'),
             "round {round}: a mixed file"
         );
     }
