@@ -389,3 +389,45 @@ fn the_decode_command_prints_json_lines_and_counts() {
     assert_eq!(code, Some(1));
     assert!(out.contains("\"kind\":\"decrypt\""), "{out}");
 }
+
+/// `p1ib decode --country`: a Kamstrup HDLC list carries no energy unit, and a
+/// Swedish one counts in Wh where a Norwegian one counts in 10 Wh. Without the
+/// country the energies of the Swedish capture come out ten times too high.
+#[test]
+fn the_decode_command_takes_the_meters_country() {
+    let file = "hdlc/se_kamstrup_omnipower_gh239.hex";
+    let path = corpus_dir().join(file);
+    let energy = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_p1ib"))
+            .arg("decode")
+            .args(args)
+            .arg(&path)
+            .output()
+            .expect("p1ib runs");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}{stderr}");
+        let line: Json = serde_json::from_str(stdout.trim()).unwrap();
+        line["values"]["1-1:1.8.0"]["value"].as_f64().unwrap()
+    };
+    let want = expected_of(file)["1-1:1.8.0"]["value"].as_f64().unwrap();
+    assert_eq!(energy(&["--country", "SE"]), want);
+    assert_eq!(energy(&["--country", "se"]), want, "any case");
+    assert_eq!(
+        energy(&[]),
+        want * 10.0,
+        "an unknown country reads the Norwegian 10 Wh"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_p1ib"))
+        .args(["decode", "--country", "Sweden"])
+        .arg(&path)
+        .output()
+        .expect("p1ib runs");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("two-letter"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
