@@ -290,7 +290,8 @@ fn count_garbage(bytes: &[u8]) -> usize {
 }
 
 /// `/XXX5 ident CRLF CRLF lines ! [CRC] CRLF`. A `/` at the start of a line inside
-/// the telegram means the meter started over: the first telegram was cut off.
+/// the telegram means the meter started over: the first telegram was cut off. So
+/// does a `/` right after the end mark (and any CRC digits), where the line end belongs.
 fn scan_ascii(b: &[u8]) -> Scan {
     // The identification line: "/" + three letters of the manufacturer's FLAG id.
     if b[1..].iter().take(3).any(|c| !c.is_ascii_alphabetic()) {
@@ -315,6 +316,16 @@ fn scan_ascii(b: &[u8]) -> Scan {
                 }
                 if j >= n {
                     return Scan::Incomplete;
+                }
+                if b[j] == b'/' {
+                    // The next telegram starts where the line end belongs: this one
+                    // was cut off after its end mark. Resync on the new header.
+                    return Scan::Cut(
+                        j,
+                        DecodeError::Truncated(format!(
+                            "telegram cut off after its end mark ({j} bytes) by the start of the next"
+                        )),
+                    );
                 }
                 if b[j] == b'\r' {
                     if j + 1 >= n {
@@ -563,6 +574,53 @@ mod tests {
     #[test]
     fn a_bang_inside_a_line_ends_nothing() {
         let t = b"/ABC5 x\r\n\r\n0-0:96.13.0(Hello!)\r\n1-0:1.8.0(1.0*kWh !\r\n!\r\n";
+        let mut f = Framer::default();
+        f.push(t);
+        assert_eq!(frames(&mut f), vec![Ok((FrameKind::Ascii, t.to_vec()))]);
+    }
+
+    #[test]
+    fn a_telegram_cut_off_after_its_end_mark_does_not_swallow_the_next() {
+        // "!" at the start of a line, then the next header where CRC and line end belong.
+        let cut = b"/XYZ5 cut\r\n\r\n1-0:1.8.0(00001.000*kWh)\r\n!";
+        for tail in [&b""[..], b"1", b"12", b"1234"] {
+            let mut stream = cut.to_vec();
+            stream.extend_from_slice(tail);
+            stream.extend_from_slice(T1);
+            for hint in [ProtocolHint::Auto, ProtocolHint::Ascii] {
+                let mut f = Framer::new(hint);
+                f.push(&stream);
+                assert_eq!(
+                    frames(&mut f),
+                    vec![
+                        Err(ErrorKind::Truncated),
+                        Ok((FrameKind::Ascii, T1.to_vec()))
+                    ],
+                    "!{} then the next telegram, {hint:?}",
+                    String::from_utf8_lossy(tail)
+                );
+                assert_eq!(f.finish(), None);
+            }
+            // The same, byte by byte: waiting for the line end must not commit to it.
+            let mut f = Framer::default();
+            let mut got = Vec::new();
+            for &b in &stream {
+                f.push(&[b]);
+                got.extend(frames(&mut f));
+            }
+            assert_eq!(
+                got,
+                vec![
+                    Err(ErrorKind::Truncated),
+                    Ok((FrameKind::Ascii, T1.to_vec()))
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_bang_and_slash_inside_a_line_end_nothing() {
+        let t = b"/ABC5 x\r\n\r\n0-0:96.13.0(Hi!/ABC5 no header)\r\n1-0:1.8.0(1*kWh)\r\n!\r\n";
         let mut f = Framer::default();
         f.push(t);
         assert_eq!(frames(&mut f), vec![Ok((FrameKind::Ascii, t.to_vec()))]);
