@@ -22,7 +22,7 @@ A rejected frame:
 Kinds: crc, truncated, invalid, oversize, decrypt (wrong key), no_key, malformed, unsupported.
 Exit status: 0 when every frame decoded, 1 when a frame was rejected or nothing decoded, 2 on usage errors.")]
 pub struct DecodeArgs {
-    /// Protocol to expect: auto (ASCII or HDLC), ascii (DSMR / mode D), hdlc (DLMS / mode E), mbus (wired M-Bus, never auto-detected).
+    /// Protocol to expect: auto (ASCII, HDLC or wired M-Bus, told apart by each frame's start), ascii (DSMR / mode D), hdlc (DLMS / mode E), mbus (DLMS over wired M-Bus).
     #[arg(long, default_value = "auto", value_name = "PROTOCOL")]
     pub protocol: ProtocolHint,
     /// Decryption key (32 hex digits) for meters that encrypt (general-glo-ciphering).
