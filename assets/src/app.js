@@ -577,7 +577,12 @@
       dl.replaceChildren(...items.flat());
       const banner = $('fw-banner');
       if (!fw.enabled) { banner.className = 'banner warn'; banner.textContent = 'Update checks are off (update.channel = "off").'; }
-      else if (s.last_error) { banner.className = 'banner bad'; banner.textContent = s.last_error; }
+      else if (s.last_error) {
+        // A plain sentence; the technical chain (URL, causes) behind a disclosure for a bug report.
+        banner.className = 'banner bad';
+        banner.replaceChildren(el('span', { text: s.last_error }), s.last_error_detail
+          ? el('details', {}, el('summary', { text: 'Details' }), el('pre', { text: s.last_error_detail })) : null);
+      }
       else banner.className = 'banner hidden';
       $('fw-check').disabled = !fw.enabled || !session.can_change;
 
@@ -611,7 +616,7 @@
     async function check() {
       $('fw-check').disabled = true;
       const r = await api('POST', '/api/v1/firmware/check');
-      if (r.ok) { fw = r.body; render(); toast('Release list updated'); }
+      if (r.ok) { fw = r.body; render(); toast(fw.status.last_error || 'Release list updated'); }
       else toast(r.body ? r.body.message : 'Check failed');
       $('fw-check').disabled = false;
     }
