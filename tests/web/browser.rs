@@ -3,8 +3,9 @@
 //! dashboard fills and changes as telegrams arrive, a setting round-trips, an
 //! invalid value shows its error, the firmware page lists releases from a local
 //! fake release server, and the page requests nothing outside the daemon. Right
-//! after a start (tests/web/fresh.mjs): the firmware page says plainly that the
-//! release server cannot be reached. Screenshots go to test-artifacts/web/.
+//! after a start (tests/web/fresh.mjs): graphs with a few points still span the
+//! selected window, and the firmware page says plainly that the release server
+//! cannot be reached. Screenshots go to test-artifacts/web/.
 
 use crate::common::*;
 use axum::Json;
@@ -116,8 +117,9 @@ async fn pages_work_in_headless_chromium() {
     assert!(saved.contains("$argon2id$"), "{saved}");
 }
 
-/// Right after a start, without internet: a few readings, and a release server
-/// that refuses connections.
+/// Right after a start, without internet: a few readings (uPlot fits its x axis
+/// to the data, which for a lone point is years wide), and a release server that
+/// refuses connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_start_without_internet_in_headless_chromium() {
     let _one = CHROMIUM.lock().await;
