@@ -63,16 +63,20 @@ fn key(e: &Entry, field: &str) -> Option<[u8; 16]> {
     e.json[field].as_str().map(|k| Keys::parse_key(k).unwrap())
 }
 
+/// Decodes a capture as the daemon does with `protocol = "auto"`, the default.
 fn decode_chunked(e: &Entry, keys: &Keys, chunk: usize) -> Vec<Result<Telegram, DecodeError>> {
+    decode_chunked_as(e, keys, chunk, ProtocolHint::Auto)
+}
+
+fn decode_chunked_as(
+    e: &Entry,
+    keys: &Keys,
+    chunk: usize,
+    protocol: ProtocolHint,
+) -> Vec<Result<Telegram, DecodeError>> {
     let bytes = &e.bytes;
     // The meter's country is a setting (Kamstrup's energy scaling depends on it).
     let layout = LayoutOptions::for_country(e.json["country"].as_str().unwrap_or(""));
-    // Wired M-Bus needs its own adapter: a user sets the protocol for it.
-    let protocol = if e.protocol == "mbus" {
-        ProtocolHint::Mbus
-    } else {
-        ProtocolHint::Auto
-    };
     let mut d = Decoder::new(DecoderOptions {
         keys: keys.clone(),
         layout,
@@ -237,6 +241,23 @@ fn every_capture_decodes_to_the_expected_values() {
     );
 }
 
+/// Each capture also decodes with its protocol set, as a user who knows it sets
+/// `meter.protocol` (wired M-Bus was read only that way before auto-detection
+/// learned it), to the same values as in auto mode.
+#[test]
+fn every_capture_decodes_the_same_with_its_protocol_set() {
+    let mut seen_mbus = 0;
+    for e in &entries() {
+        let keys = Keys::new(key(e, "encryption_key"), key(e, "authentication_key"));
+        let hint: ProtocolHint = e.protocol.parse().unwrap();
+        seen_mbus += usize::from(hint == ProtocolHint::Mbus);
+        let auto = decode_chunked(e, &keys, e.bytes.len());
+        let told = decode_chunked_as(e, &keys, e.bytes.len(), hint);
+        assert_eq!(told, auto, "{} with protocol {hint:?}", e.file);
+    }
+    assert!(seen_mbus >= 1, "the corpus has no M-Bus capture");
+}
+
 #[test]
 fn every_capture_decodes_the_same_fed_in_small_chunks() {
     for e in &entries() {
@@ -388,4 +409,46 @@ fn the_decode_command_prints_json_lines_and_counts() {
     ]);
     assert_eq!(code, Some(1));
     assert!(out.contains("\"kind\":\"decrypt\""), "{out}");
+}
+
+/// `p1ib decode --country`: a Kamstrup HDLC list carries no energy unit, and a
+/// Swedish one counts in Wh where a Norwegian one counts in 10 Wh. Without the
+/// country the energies of the Swedish capture come out ten times too high.
+#[test]
+fn the_decode_command_takes_the_meters_country() {
+    let file = "hdlc/se_kamstrup_omnipower_gh239.hex";
+    let path = corpus_dir().join(file);
+    let energy = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_p1ib"))
+            .arg("decode")
+            .args(args)
+            .arg(&path)
+            .output()
+            .expect("p1ib runs");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}{stderr}");
+        let line: Json = serde_json::from_str(stdout.trim()).unwrap();
+        line["values"]["1-1:1.8.0"]["value"].as_f64().unwrap()
+    };
+    let want = expected_of(file)["1-1:1.8.0"]["value"].as_f64().unwrap();
+    assert_eq!(energy(&["--country", "SE"]), want);
+    assert_eq!(energy(&["--country", "se"]), want, "any case");
+    assert_eq!(
+        energy(&[]),
+        want * 10.0,
+        "an unknown country reads the Norwegian 10 Wh"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_p1ib"))
+        .args(["decode", "--country", "Sweden"])
+        .arg(&path)
+        .output()
+        .expect("p1ib runs");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("two-letter"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -135,6 +135,16 @@
     const css = (v) => getComputedStyle(document.documentElement).getPropertyValue(v).trim();
     const width = (d) => Math.max(240, $(d.id).clientWidth || 300);
 
+    // The x axis always shows the selected window ending now, however few points
+    // there are: uPlot would fit it to the data (seconds wide, or for a lone point
+    // years). The newest point counts as now if the daemon's clock is ahead.
+    const windowSeconds = () => (span === 'hour' ? 3600 : 86400);
+    function xRange() {
+      const last = data && data.t.length ? data.t[data.t.length - 1] : 0;
+      const now = Math.max(Date.now() / 1000, last);
+      return [now - windowSeconds(), now];
+    }
+
     function emptyData() { return { t: [], cols: defs.map((d) => d.series.map(() => [])) }; }
     function pick(obj, s) { const v = s[3] === undefined ? obj[s[2]] : obj[s[2]][s[3]]; return v === null || v === undefined ? null : v; }
 
@@ -145,7 +155,7 @@
           width: width(d), height: 200,
           cursor: { drag: { x: false, y: false } },
           legend: { show: true, live: true },
-          scales: { x: { time: true } },
+          scales: { x: { time: true, range: xRange } },
           axes: [{ stroke: css('--muted'), grid: { stroke: css('--line') }, ticks: { stroke: css('--line') } },
                  { stroke: css('--muted'), grid: { stroke: css('--line') }, ticks: { stroke: css('--line') }, size: 56 }],
           series: [{}].concat(d.series.map((s) => ({ label: s[0], stroke: css(s[1]), width: 1.5, spanGaps: false,
@@ -179,8 +189,7 @@
       if (t <= last) return;
       data.t.push(t);
       defs.forEach((d, i) => d.series.forEach((s, j) => data.cols[i][j].push(pick(sample, s))));
-      const keep = span === 'hour' ? 3600 : 86400;
-      while (data.t.length && data.t[0] < t - keep) {
+      while (data.t.length && data.t[0] < t - windowSeconds()) {
         data.t.shift();
         data.cols.forEach((c) => c.forEach((col) => col.shift()));
       }
@@ -189,7 +198,8 @@
 
     function resize() { plots.forEach((p, i) => p.setSize({ width: width(defs[i]), height: 200 })); }
 
-    return { load, push, resize, points: () => (data ? data.t.length : 0) };
+    return { load, push, resize, points: () => (data ? data.t.length : 0),
+      xScales: () => plots.map((p) => [p.scales.x.min, p.scales.x.max]) };
   })();
 
   // -------------------------------------------------------------- dashboard
@@ -580,7 +590,12 @@
       dl.replaceChildren(...items.flat());
       const banner = $('fw-banner');
       if (!fw.enabled) { banner.className = 'banner warn'; banner.textContent = 'Update checks are off (update.channel = "off").'; }
-      else if (s.last_error) { banner.className = 'banner bad'; banner.textContent = s.last_error; }
+      else if (s.last_error) {
+        // A plain sentence; the technical chain (URL, causes) behind a disclosure for a bug report.
+        banner.className = 'banner bad';
+        banner.replaceChildren(el('span', { text: s.last_error }), s.last_error_detail
+          ? el('details', {}, el('summary', { text: 'Details' }), el('pre', { text: s.last_error_detail })) : null);
+      }
       else banner.className = 'banner hidden';
       $('fw-check').disabled = !fw.enabled || !session.can_change;
 
@@ -614,7 +629,7 @@
     async function check() {
       $('fw-check').disabled = true;
       const r = await api('POST', '/api/v1/firmware/check');
-      if (r.ok) { fw = r.body; render(); toast('Release list updated'); }
+      if (r.ok) { fw = r.body; render(); toast(fw.status.last_error || 'Release list updated'); }
       else toast(r.body ? r.body.message : 'Check failed');
       $('fw-check').disabled = false;
     }

@@ -2,6 +2,7 @@
 //! object per telegram, or per rejected frame, one per line. What a user runs on
 //! a capture when their meter misbehaves.
 
+use crate::p1::layout::LayoutOptions;
 use crate::p1::{
     DecodeError, Decoder, DecoderOptions, ErrorKind, Keys, ProtocolHint, Telegram, Value,
 };
@@ -21,7 +22,7 @@ A rejected frame:
 Kinds: crc, truncated, invalid, oversize, decrypt (wrong key), no_key, malformed, unsupported.
 Exit status: 0 when every frame decoded, 1 when a frame was rejected or nothing decoded, 2 on usage errors.")]
 pub struct DecodeArgs {
-    /// Protocol to expect: auto (ASCII or HDLC), ascii (DSMR / mode D), hdlc (DLMS / mode E), mbus (wired M-Bus, never auto-detected).
+    /// Protocol to expect: auto (ASCII, HDLC or wired M-Bus, told apart by each frame's start), ascii (DSMR / mode D), hdlc (DLMS / mode E), mbus (DLMS over wired M-Bus).
     #[arg(long, default_value = "auto", value_name = "PROTOCOL")]
     pub protocol: ProtocolHint,
     /// Decryption key (32 hex digits) for meters that encrypt (general-glo-ciphering).
@@ -30,6 +31,11 @@ pub struct DecodeArgs {
     /// Authentication key (32 hex digits): checks the GCM tag when the meter sends one.
     #[arg(long, value_name = "HEX", value_parser = parse_key)]
     pub auth_key: Option<[u8; 16]>,
+    /// Country the meter is in, two letters (SE, NO, DK, ...), as `meter.country` in the
+    /// daemon's settings. Kamstrup HDLC meters do not say their energy unit: they count in
+    /// Wh in Sweden (SE) and in 10 Wh in Norway and Denmark (and when the country is not given).
+    #[arg(long, value_name = "CODE", value_parser = parse_country)]
+    pub country: Option<LayoutOptions>,
     /// The input is hex text (detected by itself when the file holds only hex digits).
     #[arg(long)]
     pub hex: bool,
@@ -45,6 +51,14 @@ fn parse_key(s: &str) -> Result<[u8; 16], String> {
     Keys::parse_key(s).map_err(|e| e.to_string())
 }
 
+fn parse_country(s: &str) -> Result<LayoutOptions, String> {
+    let layout = LayoutOptions::for_country(s);
+    match layout.country {
+        Some(_) => Ok(layout),
+        None => Err("expected a two-letter country code such as SE, NO or DK".into()),
+    }
+}
+
 pub fn run(args: DecodeArgs) -> anyhow::Result<ExitCode> {
     let input = read_input(args.file.as_deref())?;
     let bytes = if args.hex || looks_like_hex(&input) {
@@ -55,6 +69,7 @@ pub fn run(args: DecodeArgs) -> anyhow::Result<ExitCode> {
     let options = DecoderOptions {
         protocol: args.protocol,
         keys: Keys::new(args.key, args.auth_key),
+        layout: args.country.unwrap_or_default(),
         ..DecoderOptions::default()
     };
     let stdout = std::io::stdout();

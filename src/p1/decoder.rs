@@ -237,6 +237,42 @@ mod tests {
     }
 
     #[test]
+    fn a_telegram_cut_off_after_its_end_mark_is_reported_and_the_next_decodes() {
+        let kinds = |d: &mut Decoder| {
+            std::iter::from_fn(|| d.next())
+                .map(|r| {
+                    r.map(|t| t.registers[0].value.clone())
+                        .map_err(|e| e.kind())
+                })
+                .collect::<Vec<_>>()
+        };
+        // A meter that sends CRCs: the cut one is truncated, the next one decodes.
+        let mut d = Decoder::new(DecoderOptions::default());
+        d.push(&telegram("00001.000"));
+        d.push(b"/ABC5 test\r\n\r\n1-0:1.8.0(00002.000*kWh)\r\n!");
+        d.push(&telegram("00003.000"));
+        assert_eq!(
+            kinds(&mut d),
+            vec![
+                Ok(Value::Number(1.0)),
+                Err(ErrorKind::Truncated),
+                Ok(Value::Number(3.0))
+            ]
+        );
+        // Still no telegram without a CRC from that meter.
+        d.push(b"/ABC5 test\r\n\r\n1-0:1.8.0(00004.000*kWh)\r\n!\r\n");
+        assert_eq!(kinds(&mut d), vec![Err(ErrorKind::Malformed)]);
+        // A DSMR 2.2 meter (no CRCs): the same.
+        let mut old = Decoder::new(DecoderOptions::default());
+        old.push(b"/ABC5 test\r\n\r\n1-0:1.8.0(00002.000*kWh)\r\n!");
+        old.push(b"/ABC5 test\r\n\r\n1-0:1.8.0(00003.000*kWh)\r\n!\r\n");
+        assert_eq!(
+            kinds(&mut old),
+            vec![Err(ErrorKind::Truncated), Ok(Value::Number(3.0))]
+        );
+    }
+
+    #[test]
     fn encrypted_dsmr_decodes_and_key_problems_are_named() {
         let (ek, ak) = ([0x11; 16], [0x22; 16]);
         let sealed = crate::p1::cipher::seal(

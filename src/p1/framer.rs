@@ -1,6 +1,8 @@
 //! Cuts a stream of bytes into frames: ASCII `/ … !CRC`, HDLC `7E … 7E` by its
 //! length field, M-Bus long frames and encrypted DSMR (`DB` general-glo-ciphering).
-//! Knows where frames start and end; checks no checksums and parses no contents.
+//! Knows where frames start and end and parses no contents; it checks only what it
+//! takes to tell a frame from noise (the HDLC header check, and in auto mode the
+//! whole M-Bus frame, whose start byte 0x68 is also an ASCII "h").
 //!
 //! Bytes come in chunks of any size through [`Framer::push`]; [`Framer::next_frame`]
 //! hands out complete frames, and the bytes it had to throw away (garbage, a cut-off
@@ -13,8 +15,8 @@ use super::{DecodeError, Protocol};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProtocolHint {
-    /// Detect from the first byte: `/` ASCII, `7E` HDLC, `DB` encrypted DSMR.
-    /// (Not M-Bus, which is only read when asked for.)
+    /// Detect from the first byte: `/` ASCII, `7E` HDLC, `DB` encrypted DSMR, and
+    /// `68` M-Bus when the whole long frame is there and checks out.
     #[default]
     Auto,
     Ascii,
@@ -223,17 +225,23 @@ impl Framer {
             .iter()
             .any(|&b| !matches!(b, HDLC_FLAG | b'\r' | b'\n' | 0));
         let len = rest.len();
-        let kind = rest.first().copied();
+        // In auto mode an "h" is a frame start only with a whole M-Bus header after it.
+        let started = match rest.first() {
+            Some(&MBUS_START) if self.hint == ProtocolHint::Auto => {
+                len >= 4 && matches!(scan_mbus_checked(rest), Scan::Incomplete)
+            }
+            Some(&b) => self.starts_frame(b),
+            None => false,
+        };
         self.buf.clear();
         self.pos = 0;
         if !meaningful {
             return None;
         }
-        Some(match kind {
-            Some(b) if self.starts_frame(b) => {
-                DecodeError::Truncated(format!("input ended {len} bytes into a frame"))
-            }
-            _ => DecodeError::Invalid(format!("{len} bytes of garbage before the end of input")),
+        Some(if started {
+            DecodeError::Truncated(format!("input ended {len} bytes into a frame"))
+        } else {
+            DecodeError::Invalid(format!("{len} bytes of garbage before the end of input"))
         })
     }
 
@@ -258,10 +266,9 @@ impl Framer {
 
     fn starts_frame(&self, b: u8) -> bool {
         match self.hint {
-            // Not M-Bus: its start byte 0x68 is an ASCII "h", and "hcch" in line
-            // noise would look like a frame header. Wired M-Bus needs its own
-            // adapter and is always set explicitly.
-            ProtocolHint::Auto => matches!(b, ASCII_START | HDLC_FLAG | GLO_CIPHERING),
+            ProtocolHint::Auto => {
+                matches!(b, ASCII_START | HDLC_FLAG | GLO_CIPHERING | MBUS_START)
+            }
             ProtocolHint::Ascii => matches!(b, ASCII_START | GLO_CIPHERING),
             ProtocolHint::Hdlc => b == HDLC_FLAG,
             ProtocolHint::Mbus => b == MBUS_START,
@@ -270,13 +277,35 @@ impl Framer {
 
     fn scan(&self) -> Scan {
         let rest = &self.buf[self.pos..];
-        match rest[0] {
-            ASCII_START => scan_ascii(rest),
-            HDLC_FLAG => scan_hdlc(rest),
-            MBUS_START => scan_mbus(rest),
-            GLO_CIPHERING => scan_ciphered(rest),
+        let scan = self.scan_at(rest);
+        // In auto mode 0x68 is as likely an "h" of line noise ("hcch" is the header
+        // of a 105-byte frame): a frame that is still coming must not hold up one
+        // that is already complete after it.
+        if matches!(scan, Scan::Incomplete)
+            && self.hint == ProtocolHint::Auto
+            && rest[0] == MBUS_START
+            && self.complete_frame_inside(rest)
+        {
+            return Scan::NotAFrame;
+        }
+        scan
+    }
+
+    fn scan_at(&self, b: &[u8]) -> Scan {
+        match b[0] {
+            ASCII_START => scan_ascii(b),
+            HDLC_FLAG => scan_hdlc(b),
+            MBUS_START if self.hint == ProtocolHint::Auto => scan_mbus_checked(b),
+            MBUS_START => scan_mbus(b),
+            GLO_CIPHERING => scan_ciphered(b),
             _ => Scan::NotAFrame,
         }
+    }
+
+    /// Whether a complete frame starts somewhere after the first byte of `b`.
+    fn complete_frame_inside(&self, b: &[u8]) -> bool {
+        (1..b.len())
+            .any(|k| self.starts_frame(b[k]) && matches!(self.scan_at(&b[k..]), Scan::Frame(..)))
     }
 }
 
@@ -290,7 +319,8 @@ fn count_garbage(bytes: &[u8]) -> usize {
 }
 
 /// `/XXX5 ident CRLF CRLF lines ! [CRC] CRLF`. A `/` at the start of a line inside
-/// the telegram means the meter started over: the first telegram was cut off.
+/// the telegram means the meter started over: the first telegram was cut off. So
+/// does a `/` right after the end mark (and any CRC digits), where the line end belongs.
 fn scan_ascii(b: &[u8]) -> Scan {
     // The identification line: "/" + three letters of the manufacturer's FLAG id.
     if b[1..].iter().take(3).any(|c| !c.is_ascii_alphabetic()) {
@@ -315,6 +345,16 @@ fn scan_ascii(b: &[u8]) -> Scan {
                 }
                 if j >= n {
                     return Scan::Incomplete;
+                }
+                if b[j] == b'/' {
+                    // The next telegram starts where the line end belongs: this one
+                    // was cut off after its end mark. Resync on the new header.
+                    return Scan::Cut(
+                        j,
+                        DecodeError::Truncated(format!(
+                            "telegram cut off after its end mark ({j} bytes) by the start of the next"
+                        )),
+                    );
                 }
                 if b[j] == b'\r' {
                     if j + 1 >= n {
@@ -449,7 +489,8 @@ fn find_restart(b: &[u8]) -> Option<usize> {
     })
 }
 
-/// `68 L L 68 C A CI data CS 16`, total length L + 6.
+/// `68 L L 68 C A CI data CS 16`, total length L + 6. The checksum is the
+/// assembler's business.
 fn scan_mbus(b: &[u8]) -> Scan {
     if b.len() < 4 {
         return Scan::Incomplete;
@@ -468,6 +509,31 @@ fn scan_mbus(b: &[u8]) -> Scan {
         );
     }
     Scan::Frame(FrameKind::Mbus, total)
+}
+
+/// An M-Bus long frame as auto-detection takes it: consistent header, all of the
+/// frame, checksum and stop byte; anything less is no frame (skip a byte, resync).
+fn scan_mbus_checked(b: &[u8]) -> Scan {
+    let header_bad = match *b {
+        [_, l, ..] if l < 3 => true,
+        [_, l, l2, ..] if l != l2 => true,
+        [_, _, _, s, ..] if s != MBUS_START => true,
+        _ => false,
+    };
+    if header_bad {
+        return Scan::NotAFrame;
+    }
+    let Some(&l) = b.get(1) else {
+        return Scan::Incomplete;
+    };
+    let total = usize::from(l) + 6;
+    if b.len() < total {
+        return Scan::Incomplete;
+    }
+    match super::mbus::MbusFrame::new_checked(&b[..total]) {
+        Ok(_) => Scan::Frame(FrameKind::Mbus, total),
+        Err(_) => Scan::NotAFrame,
+    }
 }
 
 /// `DB 08 <system title:8> <BER length> <security:1> <counter:4> …`.
@@ -563,6 +629,53 @@ mod tests {
     #[test]
     fn a_bang_inside_a_line_ends_nothing() {
         let t = b"/ABC5 x\r\n\r\n0-0:96.13.0(Hello!)\r\n1-0:1.8.0(1.0*kWh !\r\n!\r\n";
+        let mut f = Framer::default();
+        f.push(t);
+        assert_eq!(frames(&mut f), vec![Ok((FrameKind::Ascii, t.to_vec()))]);
+    }
+
+    #[test]
+    fn a_telegram_cut_off_after_its_end_mark_does_not_swallow_the_next() {
+        // "!" at the start of a line, then the next header where CRC and line end belong.
+        let cut = b"/XYZ5 cut\r\n\r\n1-0:1.8.0(00001.000*kWh)\r\n!";
+        for tail in [&b""[..], b"1", b"12", b"1234"] {
+            let mut stream = cut.to_vec();
+            stream.extend_from_slice(tail);
+            stream.extend_from_slice(T1);
+            for hint in [ProtocolHint::Auto, ProtocolHint::Ascii] {
+                let mut f = Framer::new(hint);
+                f.push(&stream);
+                assert_eq!(
+                    frames(&mut f),
+                    vec![
+                        Err(ErrorKind::Truncated),
+                        Ok((FrameKind::Ascii, T1.to_vec()))
+                    ],
+                    "!{} then the next telegram, {hint:?}",
+                    String::from_utf8_lossy(tail)
+                );
+                assert_eq!(f.finish(), None);
+            }
+            // The same, byte by byte: waiting for the line end must not commit to it.
+            let mut f = Framer::default();
+            let mut got = Vec::new();
+            for &b in &stream {
+                f.push(&[b]);
+                got.extend(frames(&mut f));
+            }
+            assert_eq!(
+                got,
+                vec![
+                    Err(ErrorKind::Truncated),
+                    Ok((FrameKind::Ascii, T1.to_vec()))
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn a_bang_and_slash_inside_a_line_end_nothing() {
+        let t = b"/ABC5 x\r\n\r\n0-0:96.13.0(Hi!/ABC5 no header)\r\n1-0:1.8.0(1*kWh)\r\n!\r\n";
         let mut f = Framer::default();
         f.push(t);
         assert_eq!(frames(&mut f), vec![Ok((FrameKind::Ascii, t.to_vec()))]);
@@ -684,24 +797,111 @@ mod tests {
 
     #[test]
     fn text_that_looks_like_an_mbus_header_does_not_swallow_a_telegram() {
-        let mut f = Framer::default();
-        for &b in b"hcch".iter().chain(T1) {
-            f.push(&[b]);
+        // "hcch" is 68 63 63 68: the header of a 105-byte M-Bus frame that never
+        // comes. The telegram after it must not wait for 105 bytes, nor be lost.
+        let good = hdlc(&[0xE6, 0xE7, 0x00, 0x0F]);
+        for (noise, next, kind) in [
+            (&b"hcch"[..], T1.to_vec(), FrameKind::Ascii),
+            (b"h  h", T1.to_vec(), FrameKind::Ascii),
+            (b"hcch", good.clone(), FrameKind::Hdlc),
+        ] {
+            let mut f = Framer::default();
+            let mut got = Vec::new();
+            for &b in noise.iter().chain(&next) {
+                f.push(&[b]);
+                got.extend(frames(&mut f));
+            }
+            assert_eq!(got, vec![Err(ErrorKind::Invalid), Ok((kind, next))]);
+            assert_eq!(f.finish(), None);
         }
-        assert_eq!(
-            frames(&mut f),
-            vec![Err(ErrorKind::Invalid), Ok((FrameKind::Ascii, T1.to_vec()))]
-        );
+    }
+
+    /// An M-Bus long frame `68 L L 68 C A CI data CS 16` with a good checksum.
+    fn mbus(data: &[u8]) -> Vec<u8> {
+        let l = 3 + data.len() as u8;
+        let mut fr = vec![0x68, l, l, 0x68, 0x53, 0xFF, 0x00];
+        fr.extend_from_slice(data);
+        let cs = fr[4..].iter().fold(0u8, |a, &b| a.wrapping_add(b));
+        fr.extend_from_slice(&[cs, 0x16]);
+        fr
     }
 
     #[test]
     fn mbus_long_frame() {
-        let mut fr = vec![0x68, 5, 5, 0x68, 0x53, 0xFF, 0x00, 1, 2];
-        let cs = fr[4..].iter().fold(0u8, |a, &b| a.wrapping_add(b));
-        fr.extend_from_slice(&[cs, 0x16]);
+        let fr = mbus(&[1, 2]);
         let mut f = Framer::new(ProtocolHint::Mbus);
         f.push(&fr);
         assert_eq!(frames(&mut f), vec![Ok((FrameKind::Mbus, fr))]);
+    }
+
+    #[test]
+    fn auto_detects_a_whole_mbus_long_frame_with_a_good_checksum() {
+        // Bytes inside that would start other frames ("/", 7E, DB) are data.
+        let a = mbus(&[0x01, 0x67, 0xDB, 0x08, b'/', b'A', 0x7E, 0xA0, 0x16, 0x68]);
+        let b = mbus(&[0x01, 0x67, 0x0F, 0x00]);
+        let mut stream = a.clone();
+        stream.extend_from_slice(&b);
+        stream.extend_from_slice(T1);
+        let want = vec![
+            Ok((FrameKind::Mbus, a)),
+            Ok((FrameKind::Mbus, b)),
+            Ok((FrameKind::Ascii, T1.to_vec())),
+        ];
+        let mut f = Framer::default();
+        f.push(&stream);
+        assert_eq!(frames(&mut f), want);
+        let mut f = Framer::default();
+        let mut got = Vec::new();
+        for &byte in &stream {
+            f.push(&[byte]);
+            got.extend(frames(&mut f));
+        }
+        assert_eq!(got, want, "byte by byte");
+        assert_eq!(f.finish(), None);
+    }
+
+    #[test]
+    fn auto_mode_tells_a_cut_off_mbus_frame_from_a_trailing_h() {
+        let fr = mbus(&[0x01, 0x67, 0x0F, 0x00, 1, 2, 3]);
+        for (tail, want) in [
+            (&fr[..fr.len() - 1], ErrorKind::Truncated),
+            (b"h", ErrorKind::Invalid),
+            (b"hc", ErrorKind::Invalid),
+        ] {
+            let mut f = Framer::default();
+            f.push(T1);
+            f.push(tail);
+            assert_eq!(frames(&mut f), vec![Ok((FrameKind::Ascii, T1.to_vec()))]);
+            assert_eq!(f.finish().map(|e| e.kind()), Some(want), "{tail:02X?}");
+        }
+    }
+
+    #[test]
+    fn auto_skips_an_mbus_lookalike_without_its_checksum_or_stop_byte() {
+        let good = mbus(&[0x01, 0x67, 0x0F, 0x00, 1, 2, 3]);
+        let n = good.len();
+        let mut bad_sum = good.clone();
+        bad_sum[n - 2] ^= 0x01;
+        let mut no_stop = good.clone();
+        no_stop[n - 1] = 0x17;
+        let mut short_l = good.clone();
+        short_l[2] ^= 0x01;
+        for (what, bad) in [
+            ("checksum", bad_sum),
+            ("stop byte", no_stop),
+            ("repeated length", short_l),
+        ] {
+            for next in [T1.to_vec(), hdlc(&[0xE6, 0xE7, 0x00, 0x0F])] {
+                let mut stream = bad.clone();
+                stream.extend_from_slice(&next);
+                let mut f = Framer::default();
+                f.push(&stream);
+                let got = frames(&mut f);
+                assert_eq!(got.first(), Some(&Err(ErrorKind::Invalid)), "{what}");
+                assert_eq!(got.last().unwrap().as_ref().unwrap().1, next, "{what}");
+                assert!(got[1..got.len() - 1].iter().all(|r| r.is_err()), "{what}");
+            }
+        }
     }
 
     #[test]

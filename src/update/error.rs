@@ -53,6 +53,24 @@ pub enum UpdateError {
 }
 
 impl UpdateError {
+    /// What the firmware page says, in words for someone without the technical
+    /// background: no URLs, no library wording. [`super::error_chain`] gives the whole
+    /// story, which the page keeps behind a disclosure.
+    pub fn plain(&self) -> String {
+        match self {
+            UpdateError::Http { source, .. } if source.is_connect() || source.is_timeout() => {
+                "Cannot reach the release server (no internet connection?)".into()
+            }
+            UpdateError::Http { .. } => {
+                "The connection to the release server broke off; try again later".into()
+            }
+            UpdateError::HttpStatus { status, .. } => {
+                format!("The release server answered HTTP {status}; try again later")
+            }
+            other => other.to_string(),
+        }
+    }
+
     pub(crate) fn io(
         what: &'static str,
         path: impl Into<PathBuf>,

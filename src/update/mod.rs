@@ -148,9 +148,23 @@ pub struct Status {
     /// The channel's release is newer than the installed one.
     pub update_available: bool,
     pub last_check_unix: Option<u64>,
+    /// Why the last check or install failed, in plain words ([`UpdateError::plain`]).
     pub last_error: Option<String>,
+    /// The same failure in full (the URL asked, every cause), for a bug report.
+    pub last_error_detail: Option<String>,
     pub activity: Activity,
     pub last_upgrade: Option<UpgradeResult>,
+}
+
+impl Status {
+    /// Records a failure (or clears it): the plain sentence, and the full chain as the
+    /// detail when it says more.
+    fn set_error(&mut self, e: Option<&UpdateError>) {
+        self.last_error = e.map(UpdateError::plain);
+        self.last_error_detail = e
+            .map(|e| error_chain(e))
+            .filter(|detail| Some(detail) != self.last_error.as_ref());
+    }
 }
 
 /// The updater handle: cheap to clone, shared by the checker task, web and MQTT.
@@ -196,6 +210,7 @@ impl Updater {
             update_available: false,
             last_check_unix: None,
             last_error: None,
+            last_error_detail: None,
             activity: Activity::Idle,
             last_upgrade,
         };
@@ -261,7 +276,7 @@ impl Updater {
                     st.latest = latest;
                     st.update_available = update_available;
                     st.last_check_unix = Some(now);
-                    st.last_error = None;
+                    st.set_error(None);
                     if st.activity == Activity::Checking {
                         st.activity = Activity::Idle;
                     }
@@ -274,11 +289,10 @@ impl Updater {
                 Ok(self.status())
             }
             Err(e) => {
-                let text = error_chain(&e);
-                tracing::warn!(error = %text, "update check failed");
+                tracing::warn!(error = %error_chain(&e), "update check failed");
                 self.inner.status.send_modify(|st| {
                     st.last_check_unix = Some(now);
-                    st.last_error = Some(text);
+                    st.set_error(Some(&e));
                     if st.activity == Activity::Checking {
                         st.activity = Activity::Idle;
                     }
@@ -306,18 +320,17 @@ impl Updater {
                 tracing::info!(version = %version, "update ready: {activity:?}");
                 self.inner.status.send_modify(|st| {
                     st.activity = activity.clone();
-                    st.last_error = None;
+                    st.set_error(None);
                 });
                 if matches!(activity, Activity::RestartPending(_)) {
                     self.inner.restart.send_replace(true);
                 }
             }
             Err(e) => {
-                let text = error_chain(e);
-                tracing::warn!(version = %version, error = %text, "update refused");
+                tracing::warn!(version = %version, error = %error_chain(e), "update refused");
                 self.inner.status.send_modify(|st| {
                     st.activity = Activity::Idle;
-                    st.last_error = Some(text);
+                    st.set_error(Some(e));
                 });
             }
         }

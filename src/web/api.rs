@@ -345,7 +345,8 @@ pub async fn firmware(State(web): State<Web>) -> Json<Value> {
 }
 
 /// `POST /api/v1/firmware/check`: asks the release server now. A failure is
-/// shown in the status (`last_error`), as the periodic check does.
+/// shown in the status, as the periodic check does: `last_error` in plain words,
+/// `last_error_detail` with the URL and every cause.
 pub async fn firmware_check(State(web): State<Web>) -> Result<Json<Value>, ApiError> {
     let u = web.updater().ok_or(ApiError::Unavailable(
         "updates are off (update.channel = \"off\")",

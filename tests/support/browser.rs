@@ -8,6 +8,11 @@ use std::net::SocketAddr;
 
 /// Runs the script and returns what it printed, once it succeeded.
 pub async fn run_script(area: &str, addr: SocketAddr) -> String {
+    run_named_script(area, "browser", addr).await
+}
+
+/// Runs `tests/<area>/<name>.mjs`, for an area with more than one page scenario.
+pub async fn run_named_script(area: &str, name: &str, addr: SocketAddr) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
     let playwright = format!("{root}/assets/node_modules/playwright-core");
     assert!(
@@ -20,7 +25,7 @@ pub async fn run_script(area: &str, addr: SocketAddr) -> String {
     );
     let artifacts = format!("{root}/test-artifacts/{area}");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let script = format!("{root}/tests/{area}/browser.mjs");
+    let script = format!("{root}/tests/{area}/{name}.mjs");
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
             .arg(script)

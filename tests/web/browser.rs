@@ -2,8 +2,10 @@
 //! playwright-core from assets/node_modules through tests/web/browser.mjs): the
 //! dashboard fills and changes as telegrams arrive, a setting round-trips, an
 //! invalid value shows its error, the firmware page lists releases from a local
-//! fake release server, and the page requests nothing outside the daemon.
-//! Screenshots go to test-artifacts/web/.
+//! fake release server, and the page requests nothing outside the daemon. Right
+//! after a start (tests/web/fresh.mjs): graphs with a few points still span the
+//! selected window, and the firmware page says plainly that the release server
+//! cannot be reached. Screenshots go to test-artifacts/web/.
 
 use crate::common::*;
 use axum::Json;
@@ -12,6 +14,9 @@ use p1ib::web::{Web, WebDeps};
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
+
+/// One Chromium at a time: the machine's few cores are shared.
+static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A GitHub-style releases API on 127.0.0.1 with three releases.
 async fn fake_release_server(asset: String) -> std::net::SocketAddr {
@@ -42,6 +47,7 @@ async fn fake_release_server(asset: String) -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_work_in_headless_chromium() {
+    let _one = CHROMIUM.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = layers(dir.path()).load().unwrap();
     let mut settings = Settings::new(InstallKind::Standalone {
@@ -109,4 +115,61 @@ async fn pages_work_in_headless_chromium() {
     let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
     assert!(saved.contains("fuse_amps = 25"), "{saved}");
     assert!(saved.contains("$argon2id$"), "{saved}");
+}
+
+/// Right after a start, without internet: a few readings (uPlot fits its x axis
+/// to the data, which for a lone point is years wide), and a release server that
+/// refuses connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_start_without_internet_in_headless_chromium() {
+    let _one = CHROMIUM.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = layers(dir.path()).load().unwrap();
+    let releases = format!(
+        "http://{}/repos/p1ib/p1ib",
+        crate::firmware::refusing_address()
+    );
+    let updater = crate::firmware::updater(dir.path(), releases);
+    updater
+        .check_now()
+        .await
+        .expect_err("nothing answers on the release server's port");
+
+    let hub = p1ib::hub::Hub::default();
+    let mut deps = WebDeps::new(hub.clone(), config);
+    deps.updater = Some(updater);
+    deps.device = fake_device(dir.path());
+    let web = Web::new(deps);
+    hub.set_link(
+        p1ib::hub::LinkState::Up,
+        "simulate:se",
+        Some("simulated se meter".into()),
+    );
+    hub.publish(&ascii_reading(1.2, 1000.0));
+    let feeder = {
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            for i in 1u32.. {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                hub.publish(&ascii_reading(1.2 + f64::from(i % 5) * 0.1, 1000.0));
+            }
+        })
+    };
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(p1ib::web::run(listener, web, async move {
+        let _ = stopped.await;
+    }));
+    let result = tokio::spawn(crate::browser_support::run_named_script(
+        "web", "fresh", addr,
+    ))
+    .await;
+    feeder.abort();
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(3), server).await;
+    if let Err(e) = result {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }

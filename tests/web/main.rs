@@ -8,6 +8,7 @@ mod browser;
 mod browser_support;
 mod common;
 mod contract;
+mod firmware;
 mod metrics;
 mod routes;
 mod settings;
