@@ -42,6 +42,8 @@ pub enum ApiError {
     UnknownHost(String),
     #[error("the request's address is too long")]
     UriTooLong,
+    #[error("the request's headers are too large")]
+    HeadersTooLarge,
     #[error("the request took too long")]
     RequestTimeout,
     #[error("{0}")]
@@ -70,6 +72,7 @@ impl ApiError {
             ApiError::UnknownHost(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::UriTooLong => StatusCode::URI_TOO_LONG,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -90,6 +93,7 @@ impl ApiError {
             ApiError::UnknownHost(_) => "unknown_host",
             ApiError::UriTooLong => "uri_too_long",
             ApiError::RequestTimeout => "request_timeout",
+            ApiError::HeadersTooLarge => "headers_too_large",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::TooManyAttempts(_) => "too_many_attempts",
             ApiError::Conflict(_) => "conflict",

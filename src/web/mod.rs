@@ -342,6 +342,16 @@ async fn limits(req: axum::extract::Request, next: axum::middleware::Next) -> Re
     if req.uri().to_string().len() > MAX_URI {
         return ApiError::UriTooLong.into_response();
     }
+    // hyper checks the head's size only while the head is incomplete: a large
+    // head that arrives in one read is whole, and counted here.
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if head > server::MAX_HEAD {
+        return ApiError::HeadersTooLarge.into_response();
+    }
     if req.uri().path() == "/api/v1/events" {
         return next.run(req).await;
     }

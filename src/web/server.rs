@@ -174,6 +174,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(MAX_HEAD)
+        .max_header_size(MAX_HEAD)
         // One buffer per write, so that the canned-error rewrite sees whole heads.
         .writev(false)
         .keep_alive(true)

@@ -6,6 +6,7 @@ mod common;
 
 mod apply;
 mod config;
+mod hardening;
 mod leds;
 mod pty;
 mod replay;

@@ -522,3 +522,51 @@ async fn firmware_routes_say_when_updates_are_off() {
     .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn a_password_that_can_be_set_can_be_used_to_log_in() {
+    for password in [
+        "é".repeat(129),
+        "é".repeat(256),
+        "пароль-日本語-🔒🔒".into(),
+    ] {
+        let f = fixture();
+        let s = session(&f.web).await;
+        let r = call(
+            &f.web,
+            "POST",
+            "/api/v1/password",
+            &s,
+            json!({ "new": password }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        let again = session(&f.web).await;
+        let r = call(
+            &f.web,
+            "POST",
+            "/api/v1/login",
+            &again,
+            json!({ "password": password }),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{} chars: {}",
+            password.chars().count(),
+            r.text()
+        );
+    }
+    let f = fixture();
+    let s = session(&f.web).await;
+    let r = call(
+        &f.web,
+        "POST",
+        "/api/v1/password",
+        &s,
+        json!({ "new": "é".repeat(257) }),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
