@@ -21,7 +21,11 @@ const ADDRESSES_FRESH: Duration = Duration::from_secs(10);
 
 /// The names this device answers to, besides its addresses.
 pub fn names(mdns_hostname: &str, allowed: &[String]) -> Vec<String> {
-    let mut names = vec!["localhost".to_owned(), format!("{mdns_hostname}.local")];
+    let mut names = vec![
+        "localhost".to_owned(),
+        format!("{mdns_hostname}.local"),
+        mdns_hostname.to_owned(),
+    ];
     let h = rustix::system::uname()
         .nodename()
         .to_string_lossy()

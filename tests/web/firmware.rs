@@ -43,7 +43,7 @@ async fn a_check_without_internet_says_so_in_plain_words_with_the_detail_apart()
     deps.device = fake_device(dir.path());
     let web = Web::new(deps);
 
-    let s = session(&web).await;
+    let s = admin(&web).await;
     let r = call(&web, "POST", "/api/v1/firmware/check", &s, json!({})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
     let status = &r.json()["status"];

@@ -33,7 +33,17 @@ try {
   await until(async () => spans(await xScales(page), 3600), 'and back to the last hour');
 
   // ------------------------------------------------------------- firmware
+  // (checking for updates needs the admin: set the password first)
+  const set = await page.evaluate(async () => {
+    const s = await (await fetch('/api/v1/session')).json();
+    const r = await fetch('/api/v1/password', { method: 'POST',
+      headers: { 'X-CSRF-Token': s.csrf, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ new: 'correct horse' }) });
+    return r.status;
+  });
+  check(set === 200, 'the admin password is set (' + set + ')');
   await page.goto(BASE + '/#/firmware');
+  await page.reload();
   const banner = page.locator('#fw-banner');
   const plain = 'Cannot reach the release server (no internet connection?)';
   await until(async () => (await banner.isVisible()) && (await banner.innerText()).startsWith(plain),
