@@ -17,7 +17,7 @@ fn corpus(file: &str) -> Vec<u8> {
     let raw =
         std::fs::read(&path).unwrap_or_else(|e| panic!("benchmark input {}: {e}", path.display()));
     if file.ends_with(".hex") {
-        p1ib::cli::decode::parse_hex(&raw).unwrap()
+        p1ib::capture::parse_hex(&raw).unwrap()
     } else {
         raw
     }

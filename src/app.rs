@@ -127,7 +127,7 @@ impl App {
             let announcement = crate::mdns::Announcement::new(
                 &config.mdns.hostname,
                 &config.mdns.name,
-                &crate::mdns::device_id(),
+                crate::identity::device_id(),
                 addr.port(),
             );
             let token = token.clone();

@@ -13,7 +13,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::broadcast;
 
 /// How many values of each OBIS code `/meterData` shows.
@@ -508,15 +508,8 @@ impl State {
     }
 }
 
-fn unix_ms_of(t: SystemTime) -> i64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
-    }
-}
-
 fn unix_ms<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_i64(unix_ms_of(*t))
+    s.serialize_i64(crate::time::unix_ms(*t))
 }
 
 const fn obis(c: u8) -> Obis {
@@ -655,7 +648,7 @@ impl Reading {
 pub fn sample_of(r: &Reading) -> Sample {
     let f = |v: Option<f64>| v.map_or(f32::NAN, |x| x as f32);
     Sample {
-        t: unix_ms_of(r.received),
+        t: crate::time::unix_ms(r.received),
         import_w: f(r.get(obis(1))),
         export_w: f(r.get(obis(2))),
         net_w: f(r.derived.net_power_w),
@@ -754,7 +747,7 @@ mod tests {
     #[test]
     fn series_memory_is_bounded_over_a_day_at_one_telegram_a_second() {
         let hub = Hub::default();
-        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let t0 = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let t = telegram(1.0, 0.0);
         for s in 0..(26 * 3600) {
             hub.publish_at(&t, t0 + Duration::from_secs(s));

@@ -2,9 +2,12 @@
 //!
 //! Layout:
 //! - [`p1`]: the protocol core, bytes to [`p1::Telegram`]; pure, no I/O.
+//! - [`capture`]: capture files of a meter's bytes, raw or hex text.
+//! - [`identity`]: the device's stable id, read once.
 //! - [`cli`]: the command line: `p1ib decode` and the daemon's flags.
 //! - [`config`]: configuration layers (defaults, file, settings, env, flags), checked.
 //! - [`source`]: where the meter's bytes come from (serial, TCP, replay, simulator).
+//! - [`time`]: milliseconds since the epoch and calendar dates, without a clock.
 //! - [`hub`]: normalised readings, history, counters and the broadcast to consumers.
 //! - [`app`]: the daemon's runner: tasks, readiness, graceful shutdown.
 //! - [`log`]: tracing to stderr/journald and to a UDP log sink.
@@ -17,9 +20,11 @@
 //! - `main.rs`: parses the command line and maps the outcome to an exit code.
 
 pub mod app;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod hub;
+pub mod identity;
 pub mod leds;
 pub mod log;
 pub mod mdns;
@@ -27,5 +32,6 @@ pub mod mqtt;
 pub mod network;
 pub mod p1;
 pub mod source;
+pub mod time;
 pub mod update;
 pub mod web;

@@ -36,7 +36,7 @@ pub struct Announcement {
     pub hostname: String,
     /// The device name: the DNS-SD instance name and TXT `name`.
     pub name: String,
-    /// A stable device id, TXT `id` (see [`device_id`]).
+    /// A stable device id, TXT `id` (see [`crate::identity::device_id`]).
     pub id: String,
     /// TXT `version`: the running p1ib version.
     pub version: String,
@@ -102,17 +102,6 @@ impl Announcement {
         }
         Ok(out)
     }
-}
-
-/// A stable, non-secret device id for TXT `id`: 12 hex digits of sha256 over
-/// `/etc/machine-id` (the machine id itself should not be published), or of the host name.
-pub fn device_id() -> String {
-    use sha2::{Digest, Sha256};
-    let seed = std::fs::read_to_string("/etc/machine-id")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .unwrap_or_else(|_| "p1ib".into());
-    let digest = Sha256::digest(format!("p1ib:{}", seed.trim()).as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Announces until `shutdown`, then sends goodbyes (TTL 0) so browsers drop the device at once.
@@ -199,13 +188,5 @@ mod tests {
         assert_eq!(p1ib.get_port(), 80);
         assert_eq!(services[1].get_type(), HTTP_SERVICE);
         assert_eq!(services[1].get_hostname(), "p1ib.local.");
-    }
-
-    #[test]
-    fn device_id_is_twelve_hex_digits_and_stable() {
-        let id = device_id();
-        assert_eq!(id.len(), 12);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(id, device_id());
     }
 }

@@ -47,7 +47,7 @@ fn entries() -> Vec<Entry> {
             let bytes = if protocol == "ascii" {
                 raw
             } else {
-                p1ib::cli::decode::parse_hex(&raw).unwrap()
+                p1ib::capture::parse_hex(&raw).unwrap()
             };
             Entry {
                 file,

@@ -2,6 +2,7 @@
 //! object per telegram, or per rejected frame, one per line. What a user runs on
 //! a capture when their meter misbehaves.
 
+use crate::capture::{looks_like_hex, parse_hex};
 use crate::p1::layout::LayoutOptions;
 use crate::p1::{
     DecodeError, Decoder, DecoderOptions, ErrorKind, Keys, ProtocolHint, Telegram, Value,
@@ -200,61 +201,9 @@ fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Hex text: only hex digits and white space (captures pasted from logs and
-/// issues), with at least one byte's worth of digits.
-pub fn looks_like_hex(input: &[u8]) -> bool {
-    let mut digits = 0usize;
-    for &b in input {
-        match b {
-            b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' => digits += 1,
-            b' ' | b'\t' | b'\r' | b'\n' => {}
-            _ => return false,
-        }
-    }
-    digits >= 2
-}
-
-/// Hex text to bytes. White space, `0x` prefixes, `:` and `,` separators are allowed.
-pub fn parse_hex(input: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let text = std::str::from_utf8(input).context("hex input is not text")?;
-    let mut out = Vec::with_capacity(text.len() / 2);
-    let mut pending: Option<u8> = None;
-    for (lineno, line) in text.lines().enumerate() {
-        let line = line.replace("0x", " ").replace("0X", " ");
-        for c in line.chars() {
-            if c.is_whitespace() || c == ':' || c == ',' {
-                continue;
-            }
-            let d = c
-                .to_digit(16)
-                .with_context(|| format!("line {}: {c:?} is not a hex digit", lineno + 1))?
-                as u8;
-            match pending.take() {
-                None => pending = Some(d),
-                Some(h) => out.push(h << 4 | d),
-            }
-        }
-    }
-    anyhow::ensure!(pending.is_none(), "odd number of hex digits");
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn detects_hex_text() {
-        assert!(looks_like_hex(b"7E A0 2A 41\n08 83\n"));
-        assert!(!looks_like_hex(b"/KFM5KAIFA-METER\r\n"));
-        assert!(!looks_like_hex(b"\n \n"));
-        assert_eq!(
-            parse_hex(b"7E a0\n0x2A,41").unwrap(),
-            vec![0x7E, 0xA0, 0x2A, 0x41]
-        );
-        assert!(parse_hex(b"7E A").is_err());
-        assert!(parse_hex(b"7G").is_err());
-    }
 
     #[test]
     fn counts_decoded_and_rejected_by_kind() {

@@ -187,7 +187,7 @@ impl Deps {
             config: m.clone(),
             hub,
             device: Device {
-                id: format!("p1ib_{}{}", crate::mdns::device_id(), m.suffix),
+                id: format!("p1ib_{}{}", crate::identity::device_id(), m.suffix),
                 name: m
                     .device_name
                     .clone()

@@ -11,7 +11,7 @@ use crate::p1::Obis;
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
 
 /// A total lower than the last one published is held back; if the meter keeps
@@ -352,7 +352,7 @@ impl Publisher {
         if let Some(values) = json {
             let payload = json!({
                 "timestamp": rfc3339(r.received),
-                "time_ms": unix_ms(r.received),
+                "time_ms": crate::time::unix_ms(r.received),
                 "seq": r.seq,
                 "meter": r.ident,
                 "clock": r.clock,
@@ -626,17 +626,11 @@ fn clock_text(s: &str) -> String {
     s.replace('T', " ")
 }
 
-fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// `2024-05-01T12:00:00.123Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let ms = unix_ms(t);
+    let ms = crate::time::unix_ms(t);
     let secs = ms.div_euclid(1000);
-    let (y, mo, d) = crate::source::simulate::civil_from_days(secs.div_euclid(86_400));
+    let (y, mo, d) = crate::time::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!(
         "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
@@ -936,7 +930,7 @@ mod tests {
         assert_eq!(clock_text("240101120000W"), "2024-01-01 12:00:00+01:00");
         assert_eq!(clock_text("2024-01-01T12:00:00"), "2024-01-01 12:00:00");
         assert_eq!(
-            rfc3339(UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)),
+            rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)),
             "2023-11-14T22:13:20.123Z"
         );
         assert_eq!(format_number(round(1234.5670000000002)), "1234.567");

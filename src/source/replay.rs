@@ -4,9 +4,10 @@
 //! is the reader's job.
 
 use super::Link;
-use crate::cli::decode::{looks_like_hex, parse_hex};
+use crate::capture::{looks_like_hex, parse_hex};
 use crate::config::ReplaySpeed;
 use crate::p1::{Decoder, DecoderOptions};
+use crate::time::days_from_civil;
 use std::io;
 use std::path::Path;
 use std::time::Duration;
@@ -21,8 +22,7 @@ const CHUNK: usize = 64;
 pub async fn open(path: &Path, speed: ReplaySpeed) -> io::Result<Link> {
     let data = tokio::fs::read(path).await?;
     let bytes = if looks_like_hex(&data) {
-        parse_hex(&data)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e:#}")))?
+        parse_hex(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
     } else {
         data
     };
@@ -123,17 +123,6 @@ pub fn clock_seconds(s: &str) -> Option<i64> {
         return None;
     }
     Some(days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

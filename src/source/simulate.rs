@@ -9,6 +9,7 @@ use crate::config::{ReplaySpeed, Simulation};
 use crate::p1::dsmr::{self, Crc};
 use crate::p1::hdlc::{self, FrameOptions, ListStyle, TelegramEncoding};
 use crate::p1::{Obis, Protocol, Register, Telegram, Unit, Value};
+use crate::time::civil_from_days;
 use std::f64::consts::PI;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
@@ -266,19 +267,6 @@ pub fn ascii_clock(unix: i64) -> String {
         s / 60 % 60,
         s % 60
     )
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn round(v: f64, decimals: i32) -> f64 {

@@ -13,13 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-fn unix_ms(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use std::time::SystemTime;
 
 /// `GET /meterData`: the last ten values of every OBIS code in kW/kWh-style
 /// units (index 9 newest), and the device's counters.
@@ -69,7 +63,7 @@ pub async fn device_info(State(web): State<Web>) -> Json<Value> {
         "feat_pass_through": false,
         "feat_ethernet": web.network_status().is_some_and(|n| n.has_ethernet) || web.device().has_ethernet(),
         "name": config.mdns.name,
-        "id": crate::mdns::device_id(),
+        "id": crate::identity::device_id(),
         // How the Pi is connected (Ethernet, Wi-Fi SSID and signal, access point, its
         // addresses), where p1ib manages the network; null otherwise.
         "network": web.network_status(),
@@ -112,7 +106,7 @@ impl<'a> ReadingView<'a> {
     pub fn new(r: &'a Reading, sample: Option<&'a Sample>) -> Self {
         ReadingView {
             seq: r.seq,
-            t: unix_ms(r.received),
+            t: crate::time::unix_ms(r.received),
             protocol: r.protocol.as_str(),
             meter: r.meter,
             ident: r.ident.as_deref(),
