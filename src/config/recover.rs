@@ -6,7 +6,8 @@
 //! LAN. If the file held a password that cannot be read, saving settings from the
 //! web stays locked until the file is mended (README: "A broken settings file").
 
-use super::{Config, ConfigError, Layers, write_settings};
+use super::layers::write_settings;
+use super::{Config, ConfigError, Layers};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
