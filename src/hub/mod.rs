@@ -7,120 +7,29 @@
 //! ([`Hub::latest`], [`Hub::meter_data`], [`Hub::counters`], [`Hub::history_hour`])
 //! or subscribes ([`Hub::subscribe`]). A slow subscriber lags (it gets
 //! `RecvError::Lagged` and skips ahead); it never slows the reader.
+//!
+//! Layout: [`reading`] normalises a telegram into a [`Reading`] (pure);
+//! [`history`] keeps the dashboard's hour and day series.
 
-use crate::p1::{DecodeError, ErrorKind, Obis, Protocol, Quantity, Telegram, Value};
+mod history;
+mod reading;
+
+pub use history::{DAY_MINUTES, HOUR, MAX_FULL_RATE, Sample, sample_of};
+pub use reading::{Derived, HubOptions, Measurement, Reading, TextValue, normalise};
+
+use crate::p1::{DecodeError, ErrorKind, Obis, Telegram};
+use history::Series;
 use serde::Serialize;
-use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::broadcast;
 
 /// How many values of each OBIS code `/meterData` shows.
 pub const RECENT: usize = 10;
-/// Span of the full-rate series.
-pub const HOUR: Duration = Duration::from_secs(3600);
-/// Most samples kept at full rate (an hour of a meter that sends twice a second).
-pub const MAX_FULL_RATE: usize = 7200;
-/// Minutes kept in the one-minute series.
-pub const DAY_MINUTES: usize = 1440;
+
 /// Readings a subscriber may fall behind before it lags.
 const BROADCAST_CAPACITY: usize = 64;
-
-/// What the hub needs from the configuration.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct HubOptions {
-    /// The main fuse, for [`Derived::fuse_utilisation`].
-    pub fuse_amps: Option<u32>,
-    /// Current-transformer ratio applied to power, energy and current.
-    pub ct_ratio: f64,
-}
-
-impl Default for HubOptions {
-    fn default() -> Self {
-        HubOptions {
-            fuse_amps: None,
-            ct_ratio: 1.0,
-        }
-    }
-}
-
-/// One telegram as every consumer sees it, whatever the protocol: values in base
-/// units (W, Wh, var, varh, VA, VAh, V, A), channels folded to `1-0:`, CT ratio
-/// applied, derived values computed once.
-#[derive(Clone, Debug, Serialize)]
-pub struct Reading {
-    /// Counts good telegrams since start, from 1.
-    pub seq: u64,
-    /// When the daemon decoded it.
-    #[serde(serialize_with = "unix_ms")]
-    pub received: SystemTime,
-    pub protocol: Protocol,
-    /// The meter's identification (`KFM5KAIFA-METER`, `AIDON_V0001`).
-    pub ident: Option<String>,
-    /// The manufacturer, where the identification tells it.
-    pub meter: Option<&'static str>,
-    /// The meter clock as sent.
-    pub clock: Option<String>,
-    pub encrypted: bool,
-    /// Numeric values in the order the meter sent them.
-    pub values: Vec<Measurement>,
-    /// Text values (ids, clock, tariff, messages) in the order sent.
-    pub texts: Vec<TextValue>,
-    pub derived: Derived,
-}
-
-/// One numeric value, normalised.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Measurement {
-    pub obis: Obis,
-    /// What is measured; `None` for counts and units p1ib does not know.
-    #[serde(skip)]
-    pub quantity: Option<Quantity>,
-    /// In the base unit ([`Measurement::unit`]).
-    pub value: f64,
-    /// `W`, `Wh`, `var`, `varh`, `VA`, `VAh`, `V`, `A`, `Hz`, `m3`, `s`, the
-    /// meter's own text for other units, "" for counts.
-    pub unit: Cow<'static, str>,
-    /// The capture time the meter gave with the value (gas readings).
-    pub timestamp: Option<String>,
-}
-
-impl Measurement {
-    /// The value in the units of an ASCII mode D meter, as `/meterData` and the
-    /// Homey apps want them: kW, kWh, kvar, kvarh, kVA, kVAh, V, A.
-    pub fn display(&self) -> (f64, &str) {
-        match self.quantity {
-            Some(Quantity::Power) => (self.value / 1e3, "kW"),
-            Some(Quantity::Energy) => (self.value / 1e3, "kWh"),
-            Some(Quantity::ReactivePower) => (self.value / 1e3, "kvar"),
-            Some(Quantity::ReactiveEnergy) => (self.value / 1e3, "kvarh"),
-            Some(Quantity::ApparentPower) => (self.value / 1e3, "kVA"),
-            Some(Quantity::ApparentEnergy) => (self.value / 1e3, "kVAh"),
-            _ => (self.value, &self.unit),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TextValue {
-    pub obis: Obis,
-    pub text: String,
-}
-
-/// Values computed from the registers, once, in the hub.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct Derived {
-    /// Active power import − export (1.7.0 − 2.7.0), W; negative when exporting.
-    pub net_power_w: Option<f64>,
-    /// Per phase (21.7.0 − 22.7.0, 41.7.0 − 42.7.0, 61.7.0 − 62.7.0), W.
-    pub net_power_phase_w: [Option<f64>; 3],
-    /// Phase currents, A: measured, or estimated as |P| / U where the meter sends
-    /// no current.
-    pub current_a: [Option<f64>; 3],
-    /// Highest phase current as a fraction of `meter.fuse_amps` (1.0 = at the fuse).
-    pub fuse_utilisation: Option<f64>,
-}
 
 /// What the hub tells subscribers of [`Hub::subscribe_events`].
 #[derive(Clone, Debug)]
@@ -148,7 +57,7 @@ pub struct LinkStatus {
     /// `meter.source` as configured.
     pub source: String,
     pub detail: Option<String>,
-    #[serde(serialize_with = "unix_ms")]
+    #[serde(serialize_with = "reading::unix_ms")]
     pub since: SystemTime,
 }
 
@@ -173,47 +82,6 @@ pub struct Counters {
     pub uptime: Duration,
 }
 
-/// One point of the dashboard's series; `NaN` (JSON `null`) where the meter has
-/// no such value. Minute points are averages.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct Sample {
-    /// Milliseconds since the Unix epoch (start of the minute for minute points).
-    pub t: i64,
-    pub import_w: f32,
-    pub export_w: f32,
-    pub net_w: f32,
-    pub phase_net_w: [f32; 3],
-    pub voltage_v: [f32; 3],
-    pub current_a: [f32; 3],
-}
-
-const FIELDS: usize = 12;
-
-impl Sample {
-    fn fields(&self) -> [f32; FIELDS] {
-        let mut f = [0f32; FIELDS];
-        f[0] = self.import_w;
-        f[1] = self.export_w;
-        f[2] = self.net_w;
-        f[3..6].copy_from_slice(&self.phase_net_w);
-        f[6..9].copy_from_slice(&self.voltage_v);
-        f[9..12].copy_from_slice(&self.current_a);
-        f
-    }
-
-    fn from_fields(t: i64, f: [f32; FIELDS]) -> Sample {
-        Sample {
-            t,
-            import_w: f[0],
-            export_w: f[1],
-            net_w: f[2],
-            phase_net_w: [f[3], f[4], f[5]],
-            voltage_v: [f[6], f[7], f[8]],
-            current_a: [f[9], f[10], f[11]],
-        }
-    }
-}
-
 /// The hub. Cheap to clone; every clone is the same hub.
 #[derive(Clone, Debug)]
 pub struct Hub {
@@ -233,9 +101,7 @@ struct Inner {
 struct State {
     latest: Option<Arc<Reading>>,
     recent: foldhash::HashMap<Obis, Recent>,
-    full: VecDeque<Sample>,
-    day: VecDeque<Sample>,
-    minute: Option<MinuteAcc>,
+    series: Series,
     ok: u64,
     rejected: [u64; ErrorKind::ALL.len()],
     last_ok: Option<Instant>,
@@ -264,42 +130,6 @@ impl Recent {
         (0..self.len)
             .map(|i| self.values[(start + i) % RECENT])
             .collect()
-    }
-}
-
-#[derive(Debug)]
-struct MinuteAcc {
-    minute: i64,
-    sum: [f64; FIELDS],
-    n: [u32; FIELDS],
-}
-
-impl MinuteAcc {
-    fn new(minute: i64) -> Self {
-        MinuteAcc {
-            minute,
-            sum: [0.0; FIELDS],
-            n: [0; FIELDS],
-        }
-    }
-
-    fn add(&mut self, s: &Sample) {
-        for (i, v) in s.fields().into_iter().enumerate() {
-            if !v.is_nan() {
-                self.sum[i] += f64::from(v);
-                self.n[i] += 1;
-            }
-        }
-    }
-
-    fn average(&self) -> Sample {
-        let mut f = [f32::NAN; FIELDS];
-        for (i, out) in f.iter_mut().enumerate() {
-            if self.n[i] > 0 {
-                *out = (self.sum[i] / f64::from(self.n[i])) as f32;
-            }
-        }
-        Sample::from_fields(self.minute * 60_000, f)
     }
 }
 
@@ -358,7 +188,7 @@ impl Hub {
             for m in &reading.values {
                 st.recent.entry(m.obis).or_default().push(m.display().0);
             }
-            st.record(sample);
+            st.series.record(sample);
             st.latest = Some(reading.clone());
             reading
         };
@@ -459,208 +289,21 @@ impl Hub {
 
     /// The last hour at the meter's rate, oldest first.
     pub fn history_hour(&self) -> Vec<Sample> {
-        self.state().full.iter().copied().collect()
+        self.state().series.hour()
     }
 
     /// The last 24 hours as one-minute averages, oldest first; the minute in
     /// progress is included.
     pub fn history_day(&self) -> Vec<Sample> {
-        let st = self.state();
-        let mut v: Vec<Sample> = st.day.iter().copied().collect();
-        if let Some(acc) = &st.minute {
-            v.push(acc.average());
-        }
-        v
-    }
-}
-
-impl State {
-    fn record(&mut self, s: Sample) {
-        let hour_ms = HOUR.as_millis() as i64;
-        self.full.push_back(s);
-        while self
-            .full
-            .front()
-            .is_some_and(|f| s.t - f.t > hour_ms || self.full.len() > MAX_FULL_RATE)
-        {
-            self.full.pop_front();
-        }
-        let minute = s.t.div_euclid(60_000);
-        match &mut self.minute {
-            Some(acc) if acc.minute == minute => acc.add(&s),
-            slot => {
-                if let Some(done) = slot.take() {
-                    self.day.push_back(done.average());
-                    while self.day.len() > DAY_MINUTES
-                        || self
-                            .day
-                            .front()
-                            .is_some_and(|f| s.t - f.t > DAY_MINUTES as i64 * 60_000)
-                    {
-                        self.day.pop_front();
-                    }
-                }
-                let mut acc = MinuteAcc::new(minute);
-                acc.add(&s);
-                *slot = Some(acc);
-            }
-        }
-    }
-}
-
-fn unix_ms<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_i64(crate::time::unix_ms(*t))
-}
-
-const fn obis(c: u8) -> Obis {
-    Obis::new(1, 0, c, 7, 0)
-}
-
-/// Normalises a telegram into a reading (pure; see [`Reading`]).
-pub fn normalise(t: &Telegram, seq: u64, received: SystemTime, o: &HubOptions) -> Reading {
-    let mut values = Vec::with_capacity(t.registers.len());
-    let mut texts = Vec::new();
-    for r in &t.registers {
-        let code = if r.obis.a() == 1 {
-            r.obis.with_channel(0)
-        } else {
-            r.obis
-        };
-        match &r.value {
-            Value::Number(n) => {
-                let (quantity, factor, unit) = match r.unit.as_ref().and_then(|u| u.quantity()) {
-                    Some((q, f)) => (Some(q), f, Cow::Borrowed(base_unit(q))),
-                    None => (
-                        None,
-                        1.0,
-                        Cow::Owned(r.unit.as_ref().map(|u| u.to_string()).unwrap_or_default()),
-                    ),
-                };
-                let ct = match quantity {
-                    Some(
-                        Quantity::Power
-                        | Quantity::Energy
-                        | Quantity::ReactivePower
-                        | Quantity::ReactiveEnergy
-                        | Quantity::ApparentPower
-                        | Quantity::ApparentEnergy
-                        | Quantity::Current,
-                    ) if code.a() == 1 => o.ct_ratio,
-                    _ => 1.0,
-                };
-                values.push(Measurement {
-                    obis: code,
-                    quantity,
-                    value: n * factor * ct,
-                    unit,
-                    timestamp: r.timestamp.clone(),
-                });
-            }
-            Value::Text(s) | Value::Multi(s) => texts.push(TextValue {
-                obis: code,
-                text: s.clone(),
-            }),
-        }
-    }
-    let get = |c: Obis| values.iter().find(|m| m.obis == c).map(|m| m.value);
-    let net = |imp: Obis, exp: Obis| match (get(imp), get(exp)) {
-        (None, None) => None,
-        (i, e) => Some(i.unwrap_or(0.0) - e.unwrap_or(0.0)),
-    };
-    let net_power_phase_w = [
-        net(obis(21), obis(22)),
-        net(obis(41), obis(42)),
-        net(obis(61), obis(62)),
-    ];
-    let mut current_a = [get(obis(31)), get(obis(51)), get(obis(71))];
-    let volts = [get(obis(32)), get(obis(52)), get(obis(72))];
-    for i in 0..3 {
-        if current_a[i].is_none()
-            && let (Some(p), Some(u)) = (net_power_phase_w[i], volts[i])
-            && u > 1.0
-        {
-            current_a[i] = Some(p.abs() / u);
-        }
-    }
-    let fuse_utilisation = o.fuse_amps.and_then(|f| {
-        current_a
-            .iter()
-            .flatten()
-            .copied()
-            .reduce(f64::max)
-            .map(|i| i / f64::from(f))
-    });
-    let derived = Derived {
-        net_power_w: net(obis(1), obis(2)),
-        net_power_phase_w,
-        current_a,
-        fuse_utilisation,
-    };
-    Reading {
-        seq,
-        received,
-        protocol: t.protocol.unwrap_or(Protocol::Ascii),
-        ident: t.ident.clone(),
-        meter: t.manufacturer(),
-        clock: t.clock().map(str::to_owned),
-        encrypted: t.encrypted,
-        values,
-        texts,
-        derived,
-    }
-}
-
-fn base_unit(q: Quantity) -> &'static str {
-    match q {
-        Quantity::Power => "W",
-        Quantity::Energy => "Wh",
-        Quantity::ReactivePower => "var",
-        Quantity::ReactiveEnergy => "varh",
-        Quantity::ApparentPower => "VA",
-        Quantity::ApparentEnergy => "VAh",
-        Quantity::Voltage => "V",
-        Quantity::Current => "A",
-        Quantity::Frequency => "Hz",
-        Quantity::Volume => "m3",
-        Quantity::Duration => "s",
-    }
-}
-
-impl Reading {
-    /// The value of an OBIS code in its base unit (W, Wh, V, A, ...).
-    pub fn get(&self, obis: Obis) -> Option<f64> {
-        self.measurement(obis).map(|m| m.value)
-    }
-
-    pub fn measurement(&self, obis: Obis) -> Option<&Measurement> {
-        self.values.iter().find(|m| m.obis == obis)
-    }
-
-    pub fn text(&self, obis: Obis) -> Option<&str> {
-        self.texts
-            .iter()
-            .find(|t| t.obis == obis)
-            .map(|t| t.text.as_str())
-    }
-}
-
-/// The graph point of a reading, as the history records it.
-pub fn sample_of(r: &Reading) -> Sample {
-    let f = |v: Option<f64>| v.map_or(f32::NAN, |x| x as f32);
-    Sample {
-        t: crate::time::unix_ms(r.received),
-        import_w: f(r.get(obis(1))),
-        export_w: f(r.get(obis(2))),
-        net_w: f(r.derived.net_power_w),
-        phase_net_w: r.derived.net_power_phase_w.map(f),
-        voltage_v: [obis(32), obis(52), obis(72)].map(|o| f(r.get(o))),
-        current_a: r.derived.current_a.map(f),
+        self.state().series.day()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::p1::Protocol;
+    use reading::obis;
     use crate::p1::{Register, Unit};
 
     fn telegram(import_kw: f64, export_kw: f64) -> Telegram {
