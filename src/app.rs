@@ -193,7 +193,11 @@ impl App {
         }
         {
             let (leds, hub, token) = (config.leds.clone(), hub.clone(), token.clone());
-            tasks.spawn(async move { ("leds", crate::leds::run(leds, hub, token).await) });
+            let status = config.network.manage.then(|| network.subscribe());
+            tasks.spawn(async move {
+                crate::leds::run(leds, hub, status, token).await;
+                ("leds", Ok(()))
+            });
         }
         if config.network.manage {
             let (n, t) = (network.clone(), token.clone());
@@ -201,16 +205,6 @@ impl App {
                 let done = crate::network::run(n, t).await;
                 ("network", done.map_err(anyhow::Error::from))
             });
-            // The original device pulses its red LED while it is an access point.
-            let (sysfs, led, rx, t) = (
-                config.leds.sysfs.clone(),
-                config.leds.error.clone(),
-                network.subscribe(),
-                token.clone(),
-            );
-            tasks.spawn(
-                async move { ("ap led", crate::network::led::run(sysfs, led, rx, t).await) },
-            );
         }
 
         info!(%addr, source = %config.meter.source, "p1ib running");

@@ -303,8 +303,8 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::p1::Protocol;
-    use reading::obis;
     use crate::p1::{Register, Unit};
+    use reading::obis;
 
     fn telegram(import_kw: f64, export_kw: f64) -> Telegram {
         Telegram {

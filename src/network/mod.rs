@@ -9,7 +9,6 @@
 //! - [`status`]: how the Pi is connected ([`Status`]), for the dashboard and APIs; pure.
 //! - [`wifi`]: scanning and "Save & connect", keeping the previous setup on failure.
 //! - [`fallback`]: the long-lived task: the hotspot when nothing is connected.
-//! - [`led`]: the status LED's access-point pattern.
 //! - [`http`]: the Wi-Fi settings page and its JSON API (an axum router to merge).
 //!
 //! [`Network`] is the handle every part shares: the web server reads its status
@@ -18,7 +17,6 @@
 
 pub mod fallback;
 pub mod http;
-pub mod led;
 pub mod nm;
 pub mod profile;
 pub mod status;

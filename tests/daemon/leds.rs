@@ -36,7 +36,7 @@ async fn blinks_the_ok_led_on_a_telegram_and_the_error_led_on_a_bad_frame() {
         error: Some("red".into()),
         sysfs: dir.path().to_owned(),
     };
-    let task = tokio::spawn(p1ib::leds::run(config, hub.clone(), token.clone()));
+    let task = tokio::spawn(p1ib::leds::run(config, hub.clone(), None, token.clone()));
     tokio::task::yield_now().await;
     // the task subscribes when it starts; publish until the LED reacts
     let ok = dir.join("blue/brightness");
@@ -60,7 +60,7 @@ async fn blinks_the_ok_led_on_a_telegram_and_the_error_led_on_a_bad_frame() {
     hub.reject(&DecodeError::Invalid("noise".into()));
     settles_at(&dir.join("red/brightness"), "0").await;
     token.cancel();
-    task.await.unwrap().unwrap();
+    task.await.unwrap();
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn a_missing_led_is_skipped_and_a_broken_one_reported_once() {
         error: Some("no-such-led".into()),
         sysfs: dir.path().to_owned(),
     };
-    let task = tokio::spawn(p1ib::leds::run(config, hub.clone(), token.clone()));
+    let task = tokio::spawn(p1ib::leds::run(config, hub.clone(), None, token.clone()));
     let missing = dir.join("no-such-led").display().to_string();
     log.wait_for(&["no such LED", &missing]).await;
     let broken = dir.join("broken/brightness").display().to_string();
@@ -94,7 +94,7 @@ async fn a_missing_led_is_skipped_and_a_broken_one_reported_once() {
     }
     assert!(!task.is_finished());
     token.cancel();
-    task.await.unwrap().unwrap();
+    task.await.unwrap();
     assert_eq!(log.count(&["cannot set the LED", &broken]), 1);
 }
 
