@@ -80,7 +80,7 @@ fn run(rt: &tokio::runtime::Runtime, kind: Simulation, n: usize) -> (f64, Durati
             }
         }
         token.cancel();
-        reader.await.unwrap().unwrap();
+        reader.await.unwrap();
     });
     let wall = t0.elapsed();
     let cpu = cpu_seconds() - cpu0;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
 /// How long tasks get to finish after shutdown before they are aborted.
@@ -65,62 +66,75 @@ impl App {
     /// Runs until `shutdown` completes, then stops every task (within
     /// [`SHUTDOWN_GRACE`]). An error when a task fails on its own.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let App {
-            config,
-            hub,
-            web_addr,
-            restart,
-            recovery,
-        } = self;
-        let token = CancellationToken::new();
-        let mut tasks: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
-
-        let listener = tokio::net::TcpListener::bind(config.web.listen)
+        let listener = tokio::net::TcpListener::bind(self.config.web.listen)
             .await
-            .with_context(|| format!("cannot listen on web.listen = {}", config.web.listen))?;
+            .with_context(|| format!("cannot listen on web.listen = {}", self.config.web.listen))?;
         let addr = listener.local_addr()?;
+        let token = CancellationToken::new();
+        let restart = Restart {
+            flag: self.restart.clone(),
+            token: token.clone(),
+        };
+        let tracker = TaskTracker::new();
+        let mut tasks = Tasks::new();
+        let network = self.start(listener, addr, &restart, &tracker, &mut tasks);
 
+        info!(%addr, source = %self.config.meter.source, "p1ib running");
+        self.web_addr.send_replace(Some(addr));
+        let _ = sd_notify::notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&format!("reading {}", self.config.meter.source)),
+        ]);
+
+        let failure = tokio::select! {
+            _ = shutdown => None,
+            _ = token.cancelled() => None, // a restart was asked for
+            failure = first_failure(&mut tasks) => failure,
+        };
+        info!("shutting down");
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        token.cancel();
+        drain(tasks, &[tracker, network.tasks().clone()]).await;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Builds the web server and starts every long-lived task.
+    fn start(
+        &self,
+        listener: tokio::net::TcpListener,
+        addr: SocketAddr,
+        restart: &Restart,
+        tracker: &TaskTracker,
+        tasks: &mut Tasks,
+    ) -> crate::network::Network {
+        let config = &self.config;
+        let token = &restart.token;
         // MQTT's connection state, for the web UI and `/meterData`'s `info.mqtt_state`.
         let mqtt_status = crate::mqtt::StatusWatch::new(&config.mqtt);
         let network = crate::network::Network::from_config(&config.network);
-        let updater = updater(&config);
+        let updater = updater(config);
         let web = {
-            let mut deps = crate::web::WebDeps::new(hub.clone(), config.clone());
+            let mut deps = crate::web::WebDeps::new(self.hub.clone(), config.clone());
             let status = mqtt_status.clone();
             deps.mqtt_state = Some(Arc::new(move || status.get().state.as_str().to_owned()));
             let status = mqtt_status.clone();
             deps.mqtt_reason = Some(Arc::new(move || status.reason()));
             deps.network = config.network.manage.then(|| network.clone());
             deps.updater = updater.clone();
-            deps.settings_recovery = recovery;
+            deps.settings_recovery = self.recovery.clone();
+            deps.tasks = tracker.clone();
             crate::web::Web::new(deps)
         };
         let changes = web.config_changes();
-        restart_requested(&web, updater.clone(), &restart, &token);
-        {
-            // The log level and the UDP log take a saved setting at once.
-            let (mut changes, token) = (changes.clone(), token.clone());
-            tasks.spawn(async move {
-                loop {
-                    tokio::select! {
-                        changed = changes.changed() => {
-                            if changed.is_err() {
-                                break;
-                            }
-                            let log = changes.borrow_and_update().log.clone();
-                            crate::log::apply(&log);
-                        }
-                        _ = token.cancelled() => break,
-                    }
-                }
-                ("log settings", Ok(()))
-            });
-        }
+        restart.when_asked(&web, updater.clone(), tracker);
+        tasks.start("log settings", log_settings(changes.clone(), token.clone()));
         if let Some(u) = updater.clone() {
-            let token = token.clone();
-            tasks.spawn(async move {
-                let done = crate::update::run(u, token.cancelled_owned()).await;
-                ("update check", done.map_err(anyhow::Error::from))
+            let stop = token.clone();
+            tasks.start("update check", async move {
+                Ok(crate::update::run(u, stop.cancelled_owned()).await?)
             });
         }
         if config.mdns.enabled {
@@ -130,135 +144,190 @@ impl App {
                 crate::identity::device_id(),
                 addr.port(),
             );
-            let token = token.clone();
-            tasks.spawn(async move {
+            let stop = token.clone();
+            tasks.start("mdns", async move {
                 // Without mDNS the bridge is still reachable by address: never fatal.
-                if let Err(e) = crate::mdns::run(announcement, token.cancelled_owned()).await {
+                if let Err(e) = crate::mdns::run(announcement, stop.cancelled_owned()).await {
                     warn!(error = %e, "mDNS announcement off");
                 }
-                ("mdns", Ok(()))
+                Ok(())
             });
         }
-
-        // The meter reader and MQTT are started anew when a saved setting changes
-        // what they use; everything else goes on undisturbed.
-        {
-            let hub = hub.clone();
-            let reader = move |config: Arc<Config>, stop: CancellationToken| {
-                let hub = hub.clone();
-                async move {
-                    hub.set_options(hub_options(&config));
-                    let mut reader = SourceOptions::from_config(&config);
-                    reader.watchdog = sd_notify::watchdog_enabled();
-                    source::run(reader, hub, stop).await
-                }
-            };
-            let meter = |c: &Config| (c.meter.clone(), c.log.raw_telegrams);
-            let task = supervise(
-                "meter reader",
-                changes.clone(),
-                meter,
-                reader,
-                token.clone(),
-            );
-            tasks.spawn(async move { ("meter reader", task.await) });
-        }
-        {
-            let (hub, status, updates) = (hub.clone(), mqtt_status.clone(), updater.clone());
-            let commands = mqtt_commands(updater.clone(), restart.clone(), token.clone());
-            let mqtt = move |config: Arc<Config>, stop: CancellationToken| {
-                let mut deps = crate::mqtt::Deps::from_config(&config, hub.clone(), status.clone());
-                deps.update = updates.as_ref().map(|u| u.subscribe());
-                deps.commands = Some(commands.clone());
-                async move {
-                    if !config.mqtt.enabled {
-                        stop.cancelled().await; // idle until enabled in the settings
-                        return Ok(());
-                    }
-                    crate::mqtt::run(deps, stop.cancelled_owned())
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
-            };
-            let part = |c: &Config| (c.mqtt.clone(), c.mdns.name.clone(), c.mdns.hostname.clone());
-            let task = supervise("mqtt", changes.clone(), part, mqtt, token.clone());
-            tasks.spawn(async move { ("mqtt", task.await) });
-        }
-        {
-            let token = token.clone();
-            tasks.spawn(async move {
-                let served = crate::web::serve(listener, web, token).await;
-                ("web server", served.map_err(anyhow::Error::from))
-            });
-        }
-        {
-            let (leds, hub, token) = (config.leds.clone(), hub.clone(), token.clone());
-            let status = config.network.manage.then(|| network.subscribe());
-            tasks.spawn(async move {
-                crate::leds::run(leds, hub, status, token).await;
-                ("leds", Ok(()))
-            });
-        }
+        self.start_reader(&changes, token, tasks);
+        let commands = restart.commands(updater.clone(), tracker);
+        start_mqtt(
+            &self.hub,
+            &mqtt_status,
+            updater,
+            commands,
+            &changes,
+            token,
+            tasks,
+        );
+        let stop = token.clone();
+        tasks.start("web server", async move {
+            Ok(crate::web::run(listener, web, stop.cancelled_owned()).await?)
+        });
+        let (leds, hub, stop) = (config.leds.clone(), self.hub.clone(), token.clone());
+        let status = config.network.manage.then(|| network.subscribe());
+        tasks.start("leds", async move {
+            crate::leds::run(leds, hub, status, stop).await;
+            Ok(())
+        });
         if config.network.manage {
-            let (n, t) = (network.clone(), token.clone());
-            tasks.spawn(async move {
-                let done = crate::network::run(n, t).await;
-                ("network", done.map_err(anyhow::Error::from))
+            let (network, stop) = (network.clone(), token.clone());
+            tasks.start("network", async move {
+                Ok(crate::network::run(network, stop).await?)
             });
         }
+        network
+    }
 
-        info!(%addr, source = %config.meter.source, "p1ib running");
-        web_addr.send_replace(Some(addr));
-        let _ = sd_notify::notify(&[
-            sd_notify::NotifyState::Ready,
-            sd_notify::NotifyState::Status(&format!("reading {}", config.meter.source)),
-        ]);
-
-        let mut failure = None;
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                done = tasks.join_next() => match done {
-                    None => break,
-                    Some(Ok((_, Ok(())))) => continue, // e.g. no LEDs configured
-                    Some(Ok((name, Err(e)))) => {
-                        error!(task = name, error = format!("{e:#}"), "task failed; stopping");
-                        failure = Some(e.context(format!("{name} failed")));
-                        break;
-                    }
-                    Some(Err(e)) => {
-                        error!(error = %e, "task panicked; stopping");
-                        failure = Some(anyhow::anyhow!("a task panicked: {e}"));
-                        break;
-                    }
-                },
+    /// The meter reader, started anew when a saved setting changes what it uses.
+    fn start_reader(
+        &self,
+        changes: &watch::Receiver<Arc<Config>>,
+        token: &CancellationToken,
+        tasks: &mut Tasks,
+    ) {
+        let hub = self.hub.clone();
+        let reader = move |config: Arc<Config>, stop: CancellationToken| {
+            let hub = hub.clone();
+            async move {
+                hub.set_options(hub_options(&config));
+                let mut reader = SourceOptions::from_config(&config);
+                reader.watchdog = sd_notify::watchdog_enabled();
+                source::run(reader, hub, stop).await;
+                Ok(())
             }
-        }
+        };
+        let meter = |c: &Config| (c.meter.clone(), c.log.raw_telegrams);
+        let task = supervise(
+            "meter reader",
+            changes.clone(),
+            meter,
+            reader,
+            token.clone(),
+        );
+        tasks.start("meter reader", task);
+    }
+}
 
-        info!("shutting down");
-        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-        token.cancel();
-        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-            while let Some(done) = tasks.join_next().await {
-                if let Ok((name, Err(e))) = done {
-                    warn!(
-                        task = name,
-                        error = format!("{e:#}"),
-                        "task ended with an error"
-                    );
+/// MQTT, started anew when a saved setting changes what it uses; idle while off.
+fn start_mqtt(
+    hub: &Hub,
+    status: &crate::mqtt::StatusWatch,
+    updater: Option<crate::update::Updater>,
+    commands: tokio::sync::mpsc::UnboundedSender<crate::mqtt::Command>,
+    changes: &watch::Receiver<Arc<Config>>,
+    token: &CancellationToken,
+    tasks: &mut Tasks,
+) {
+    let (hub, status) = (hub.clone(), status.clone());
+    let mqtt = move |config: Arc<Config>, stop: CancellationToken| {
+        let mut deps = crate::mqtt::Deps::from_config(&config, hub.clone(), status.clone());
+        deps.update = updater.as_ref().map(|u| u.subscribe());
+        deps.commands = Some(commands.clone());
+        async move {
+            if !config.mqtt.enabled {
+                stop.cancelled().await; // idle until enabled in the settings
+                return Ok(());
+            }
+            Ok(crate::mqtt::run(deps, stop.cancelled_owned()).await?)
+        }
+    };
+    let part = |c: &Config| (c.mqtt.clone(), c.mdns.name.clone(), c.mdns.hostname.clone());
+    let task = supervise("mqtt", changes.clone(), part, mqtt, token.clone());
+    tasks.start("mqtt", task);
+}
+
+/// The log level and the UDP log take a saved setting at once.
+async fn log_settings(
+    mut changes: watch::Receiver<Arc<Config>>,
+    token: CancellationToken,
+) -> anyhow::Result<()> {
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return Ok(());
                 }
+                let log = changes.borrow_and_update().log.clone();
+                crate::log::apply(&log);
             }
-        })
-        .await;
-        if drained.is_err() {
-            warn!("tasks still running after the grace period; aborting them");
-            tasks.shutdown().await;
+            _ = token.cancelled() => return Ok(()),
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(()),
+    }
+}
+
+/// The daemon's long-lived tasks, each with its name for the log.
+type Tasks = JoinSet<(&'static str, anyhow::Result<()>)>;
+
+trait StartNamed {
+    fn start(
+        &mut self,
+        name: &'static str,
+        task: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    );
+}
+
+impl StartNamed for Tasks {
+    fn start(
+        &mut self,
+        name: &'static str,
+        task: impl Future<Output = anyhow::Result<()>> + Send + 'static,
+    ) {
+        JoinSet::spawn(self, async move { (name, task.await) });
+    }
+}
+
+/// Waits for a task to fail (or panic); `None` when they all ended well.
+async fn first_failure(tasks: &mut Tasks) -> Option<anyhow::Error> {
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((_, Ok(()))) => continue, // e.g. no LEDs configured
+            Ok((name, Err(e))) => {
+                error!(
+                    task = name,
+                    error = format!("{e:#}"),
+                    "task failed; stopping"
+                );
+                return Some(e.context(format!("{name} failed")));
+            }
+            Err(e) => {
+                error!(error = %e, "task panicked; stopping");
+                return Some(anyhow::anyhow!("a task panicked: {e}"));
+            }
         }
+    }
+    std::future::pending().await
+}
+
+/// Gives the tasks, and the work they handed off (a firmware install, a Wi-Fi
+/// connection), [`SHUTDOWN_GRACE`] to finish after the shutdown token was
+/// cancelled; aborts what is left.
+async fn drain(mut tasks: Tasks, trackers: &[TaskTracker]) {
+    for t in trackers {
+        t.close();
+    }
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while let Some(done) = tasks.join_next().await {
+            if let Ok((name, Err(e))) = done {
+                warn!(
+                    task = name,
+                    error = format!("{e:#}"),
+                    "task ended with an error"
+                );
+            }
+        }
+        for t in trackers {
+            t.wait().await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        warn!("tasks still running after the grace period; aborting them");
+        tasks.shutdown().await;
     }
 }
 
@@ -296,65 +365,84 @@ fn updater(config: &Config) -> Option<crate::update::Updater> {
     }
 }
 
-/// Restart requests (the web UI's button, or a standalone update swapped in):
-/// note it and stop the daemon cleanly; the command line then starts it again.
-fn restart_requested(
-    web: &crate::web::Web,
-    updater: Option<crate::update::Updater>,
-    flag: &Arc<AtomicBool>,
-    token: &CancellationToken,
-) {
-    let (web, flag, token) = (web.clone(), flag.clone(), token.clone());
-    tokio::spawn(async move {
-        let updated = async {
-            match updater {
-                Some(u) => u.restart_requested().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = web.restart_requested() => {}
-            _ = updated => info!("restarting into the new version"),
-            _ = token.cancelled() => return,
-        }
-        flag.store(true, Ordering::SeqCst);
-        token.cancel();
-    });
-}
-
-/// Commands from `<prefix>/cmd/...` (when `mqtt.commands` is on): a restart, or
-/// an update check now.
-fn mqtt_commands(
-    updater: Option<crate::update::Updater>,
+/// The one way the daemon restarts: note it, and stop cleanly; the command
+/// line then starts the program again. Asked for by the web UI's button, a
+/// standalone update swapped in, or an MQTT command.
+struct Restart {
     flag: Arc<AtomicBool>,
     token: CancellationToken,
-) -> tokio::sync::mpsc::UnboundedSender<crate::mqtt::Command> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let command = tokio::select! {
-                c = rx.recv() => c,
-                _ = token.cancelled() => None,
-            };
-            match command {
-                None => return,
-                Some(crate::mqtt::Command::Restart) => {
-                    info!("restart asked for over MQTT");
-                    flag.store(true, Ordering::SeqCst);
-                    token.cancel();
+}
+
+impl Restart {
+    fn now(&self, why: &str) {
+        info!("restarting: {why}");
+        self.flag.store(true, Ordering::SeqCst);
+        self.token.cancel();
+    }
+
+    /// Restarts when the web UI or the updater asks.
+    fn when_asked(
+        &self,
+        web: &crate::web::Web,
+        updater: Option<crate::update::Updater>,
+        tracker: &TaskTracker,
+    ) {
+        let (web, me) = (web.clone(), self.clone());
+        tracker.spawn(async move {
+            let updated = async {
+                match updater {
+                    Some(u) => u.restart_requested().await,
+                    None => std::future::pending().await,
                 }
-                Some(crate::mqtt::Command::UpdateCheck) => match &updater {
-                    Some(u) => {
-                        if let Err(e) = u.check_now().await {
-                            warn!(error = %e, "update check asked for over MQTT failed");
-                        }
-                    }
-                    None => warn!("update check asked for over MQTT, but updates are off"),
-                },
+            };
+            tokio::select! {
+                _ = web.restart_requested() => me.now("asked for in the web UI"),
+                _ = updated => me.now("into the new version"),
+                _ = me.token.cancelled() => {}
             }
+        });
+    }
+
+    /// Commands from `<prefix>/cmd/...` (when `mqtt.commands` is on): a restart,
+    /// or an update check now.
+    fn commands(
+        &self,
+        updater: Option<crate::update::Updater>,
+        tracker: &TaskTracker,
+    ) -> tokio::sync::mpsc::UnboundedSender<crate::mqtt::Command> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let me = self.clone();
+        tracker.spawn(async move {
+            loop {
+                let command = tokio::select! {
+                    c = rx.recv() => c,
+                    _ = me.token.cancelled() => None,
+                };
+                match command {
+                    None => return,
+                    Some(crate::mqtt::Command::Restart) => me.now("asked for over MQTT"),
+                    Some(crate::mqtt::Command::UpdateCheck) => match &updater {
+                        Some(u) => {
+                            if let Err(e) = u.check_now().await {
+                                warn!(error = %e, "update check asked for over MQTT failed");
+                            }
+                        }
+                        None => warn!("update check asked for over MQTT, but updates are off"),
+                    },
+                }
+            }
+        });
+        tx
+    }
+}
+
+impl Clone for Restart {
+    fn clone(&self) -> Self {
+        Restart {
+            flag: self.flag.clone(),
+            token: self.token.clone(),
         }
-    });
-    tx
+    }
 }
 
 /// Runs the task `start` builds from the configuration, and builds and runs it

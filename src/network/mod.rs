@@ -138,6 +138,8 @@ struct Inner {
     last_use: Mutex<Option<Instant>>,
     /// How many times the fallback has looked and decided.
     looks: watch::Sender<u64>,
+    /// Connection attempts running in the background, waited for at shutdown.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Network {
@@ -157,6 +159,7 @@ impl Network {
                 scan_cache: Mutex::new(Vec::new()),
                 last_use: Mutex::new(None),
                 looks: watch::Sender::new(0),
+                tasks: tokio_util::task::TaskTracker::new(),
             }),
         }
     }
@@ -164,6 +167,12 @@ impl Network {
     /// The daemon's handle: the system bus, settings from the configuration.
     pub fn from_config(c: &NetworkConfig) -> Network {
         Network::new(Settings::from_config(c), Bus::System)
+    }
+
+    /// Work running in the background (a connection attempt); the daemon waits
+    /// for it at shutdown.
+    pub fn tasks(&self) -> &tokio_util::task::TaskTracker {
+        &self.inner.tasks
     }
 
     pub fn settings(&self) -> &Settings {

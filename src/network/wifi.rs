@@ -180,7 +180,7 @@ impl Network {
     pub fn begin(&self, req: ConnectRequest) -> Result<u64, NetworkError> {
         let (id, busy) = self.start(&req)?;
         let network = self.clone();
-        tokio::spawn(async move {
+        self.inner.tasks.spawn(async move {
             let result = network.attempt(&req).await;
             let _ = network.refresh().await;
             network.finish(id, &req.ssid, &result);

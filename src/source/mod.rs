@@ -85,8 +85,9 @@ enum Ended {
 }
 
 /// Reads the meter until `shutdown`: the meter-reading task. Pings the systemd
-/// watchdog from its loop, so a hung reader is restarted by systemd.
-pub async fn run(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// watchdog from its loop, so a hung reader is restarted by systemd. Never
+/// fails: a source that goes away is retried with backoff until shutdown.
+pub async fn run(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) {
     let source = opts.spec.to_string();
     let candidates: Vec<Framing> = match opts.baud {
         Baud::Auto => vec![Framing::MODERN, Framing::LEGACY],
@@ -103,7 +104,7 @@ pub async fn run(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) -> 
         hub.set_link(LinkState::Connecting, &source, None);
         let framing = candidates[candidate % candidates.len()];
         let opened = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = shutdown.cancelled() => return,
             r = open(&opts, framing) => r,
         };
         let link = match opened {
@@ -117,7 +118,7 @@ pub async fn run(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) -> 
                 }
                 hub.set_link(LinkState::Down, &source, Some(e.to_string()));
                 if !pause(backoff, &mut watchdog, &shutdown).await {
-                    return Ok(());
+                    return;
                 }
                 backoff = (backoff * 2).min(opts.reconnect_max);
                 continue;
@@ -147,7 +148,7 @@ pub async fn run(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) -> 
             locked = true;
         }
         match ended {
-            Ended::Shutdown => return Ok(()),
+            Ended::Shutdown => return,
             Ended::NoFrames => {
                 let next = candidates[(candidate + 1) % candidates.len()];
                 if candidate < candidates.len() {
@@ -163,7 +164,7 @@ pub async fn run(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) -> 
                 hub.set_link(LinkState::Down, &source, Some("replay finished".into()));
                 loop {
                     if !pause(Duration::from_secs(3600), &mut watchdog, &shutdown).await {
-                        return Ok(());
+                        return;
                     }
                 }
             }
@@ -182,7 +183,7 @@ pub async fn run(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) -> 
                 }
                 hub.set_link(LinkState::Down, &source, Some(why));
                 if !pause(backoff, &mut watchdog, &shutdown).await {
-                    return Ok(());
+                    return;
                 }
                 backoff = (backoff * 2).min(opts.reconnect_max);
             }

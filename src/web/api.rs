@@ -378,7 +378,7 @@ pub async fn firmware_install(
             "the updater is busy; wait for it to finish".into(),
         ));
     }
-    tokio::spawn(async move {
+    web.spawn(async move {
         // The outcome is recorded in the updater's status (activity, last_error).
         let _ = u.install(&version).await;
     });

@@ -47,6 +47,7 @@ use std::sync::{Arc, RwLock};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Largest request body accepted (settings are a few hundred bytes).
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -72,6 +73,9 @@ pub struct WebDeps {
     pub device: Device,
     /// The settings file could not be used at start (shown on every page).
     pub settings_recovery: Option<crate::config::SettingsRecovery>,
+    /// Where work handed off by a request (a firmware install) is tracked, so
+    /// that the daemon waits for it at shutdown.
+    pub tasks: TaskTracker,
 }
 
 impl WebDeps {
@@ -85,6 +89,7 @@ impl WebDeps {
             network: None,
             device: Device::default(),
             settings_recovery: None,
+            tasks: TaskTracker::new(),
         }
     }
 }
@@ -105,6 +110,7 @@ struct Inner {
     network: Option<crate::network::Network>,
     device: Device,
     settings_recovery: Option<crate::config::SettingsRecovery>,
+    tasks: TaskTracker,
     /// The names the Host check lets through (see [`host`]).
     host_names: RwLock<Arc<Vec<String>>>,
     addresses: host::Addresses,
@@ -132,6 +138,7 @@ impl Web {
                 network: deps.network,
                 device: deps.device,
                 settings_recovery: deps.settings_recovery,
+                tasks: deps.tasks,
                 host_names: RwLock::new(Arc::new(host_names)),
                 addresses: host::Addresses::default(),
                 auth,
@@ -222,6 +229,11 @@ impl Web {
 
     fn addresses(&self) -> &host::Addresses {
         &self.inner.addresses
+    }
+
+    /// Runs work a request handed off; the daemon waits for it at shutdown.
+    pub(crate) fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.inner.tasks.spawn(task);
     }
 
     /// What became of a settings file that could not be used at start.
@@ -423,37 +435,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), WebError> {
     let token = web.shutdown_token().clone();
-    {
-        let web = web.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = shutdown => web.shutdown(),
-                _ = web.shutdown_token().cancelled() => {}
-            }
-        });
+    let server = server::serve(listener, router(web.clone()), token.clone());
+    tokio::pin!(server);
+    tokio::select! {
+        _ = &mut server => return Ok(()),
+        _ = shutdown => web.shutdown(),
     }
-    server::serve(listener, router(web), token).await;
+    server.await;
     Ok(())
-}
-
-/// [`run`] as one of the daemon's tasks: stops when `token` is cancelled, and a
-/// restart asked for in the web UI cancels `token`, which stops the daemon
-/// gracefully so that its supervisor (systemd) starts it again.
-pub async fn serve(
-    listener: TcpListener,
-    web: Web,
-    token: CancellationToken,
-) -> Result<(), WebError> {
-    let restart = web.clone();
-    let stop = token.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = restart.restart_requested() => {
-                tracing::info!("restarting as asked in the web UI");
-                stop.cancel();
-            }
-            _ = stop.cancelled() => {}
-        }
-    });
-    run(listener, web, token.cancelled_owned()).await
 }
