@@ -482,19 +482,17 @@ pub(crate) fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// The error and its causes on one line, for the status and the log.
+/// The error and its causes on one line, for the status and the log. Each
+/// message says only its own part (none repeats its source), so they join
+/// cleanly.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
+    let mut parts = vec![e.to_string()];
     let mut source = e.source();
     while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
+        parts.push(s.to_string());
         source = s.source();
     }
-    text
+    parts.join(": ")
 }
 
 #[cfg(test)]

@@ -57,6 +57,15 @@ async fn a_check_without_internet_says_so_in_plain_words_with_the_detail_apart()
         detail.to_lowercase().contains("connect"),
         "the cause: {detail}"
     );
+    let parts: Vec<&str> = detail.split(": ").collect();
+    for (i, p) in parts.iter().enumerate() {
+        assert!(
+            !parts[i + 1..]
+                .iter()
+                .any(|later| later.contains(p) || p.contains(later)),
+            "no cause is said twice: {detail}"
+        );
+    }
     // The page reads the same from the plain GET.
     let again = get(&web, "/api/v1/firmware").await.json();
     assert_eq!(&again["status"], status);
