@@ -301,54 +301,8 @@ impl FromStr for ReplaySpeed {
 
 impl RawMeter {
     pub(super) fn check(&self, c: &mut Checker) -> MeterConfig {
-        let source = self.source.parse::<SourceSpec>().unwrap_or_else(|_| {
-            c.bad("meter.source", self.source.trim(), SOURCES);
-            SourceSpec::Serial(PathBuf::from(self.source.trim()))
-        });
-        let format = self.parity.parse::<CharFormat>().unwrap_or_else(|_| {
-            c.bad(
-                "meter.parity",
-                &self.parity,
-                "data bits, parity and stop bits such as \"8N1\" or \"7E1\"",
-            );
-            CharFormat::default()
-        });
-        let baud = match self.baud.trim().to_ascii_lowercase().as_str() {
-            "auto" => Baud::Auto,
-            b => match b.parse::<u32>() {
-                Ok(n) if BAUDS.contains(&n) => Baud::Fixed(format.at(n)),
-                _ => {
-                    c.bad(
-                        "meter.baud",
-                        &self.baud,
-                        format!(
-                            "\"auto\" or one of {}",
-                            BAUDS.map(|b| b.to_string()).join(", ")
-                        ),
-                    );
-                    Baud::Auto
-                }
-            },
-        };
-        let protocol = self.protocol.parse::<ProtocolHint>().unwrap_or_else(|_| {
-            c.bad(
-                "meter.protocol",
-                &self.protocol,
-                "auto, ascii (DSMR / mode D), hdlc (DLMS / mode E) or mbus",
-            );
-            ProtocolHint::Auto
-        });
-        let keys = Keys::new(
-            c.key("meter.key", &self.key),
-            c.key("meter.auth_key", &self.auth_key),
-        );
-        if keys.authentication.is_some() && keys.encryption.is_none() {
-            c.bad(
-                "meter.auth_key",
-                "<set>",
-                "an authentication key only together with meter.key",
-            );
-        }
+        let (source, baud) = self.check_port(c);
+        let (protocol, keys) = self.check_protocol(c);
         let fuse_amps = match self.fuse_amps {
             0 => None,
             a @ 1..=1000 => Some(a),
@@ -409,5 +363,63 @@ impl RawMeter {
                 Duration::from_millis(100),
             ),
         }
+    }
+
+    /// `source`, `baud` and `parity`: where the bytes come from and how.
+    fn check_port(&self, c: &mut Checker) -> (SourceSpec, Baud) {
+        let source = self.source.parse::<SourceSpec>().unwrap_or_else(|_| {
+            c.bad("meter.source", self.source.trim(), SOURCES);
+            SourceSpec::Serial(PathBuf::from(self.source.trim()))
+        });
+        let format = self.parity.parse::<CharFormat>().unwrap_or_else(|_| {
+            c.bad(
+                "meter.parity",
+                &self.parity,
+                "data bits, parity and stop bits such as \"8N1\" or \"7E1\"",
+            );
+            CharFormat::default()
+        });
+        let baud = match self.baud.trim().to_ascii_lowercase().as_str() {
+            "auto" => Baud::Auto,
+            b => match b.parse::<u32>() {
+                Ok(n) if BAUDS.contains(&n) => Baud::Fixed(format.at(n)),
+                _ => {
+                    c.bad(
+                        "meter.baud",
+                        &self.baud,
+                        format!(
+                            "\"auto\" or one of {}",
+                            BAUDS.map(|b| b.to_string()).join(", ")
+                        ),
+                    );
+                    Baud::Auto
+                }
+            },
+        };
+        (source, baud)
+    }
+
+    /// `protocol`, `key` and `auth_key`.
+    fn check_protocol(&self, c: &mut Checker) -> (ProtocolHint, Keys) {
+        let protocol = self.protocol.parse::<ProtocolHint>().unwrap_or_else(|_| {
+            c.bad(
+                "meter.protocol",
+                &self.protocol,
+                "auto, ascii (DSMR / mode D), hdlc (DLMS / mode E) or mbus",
+            );
+            ProtocolHint::Auto
+        });
+        let keys = Keys::new(
+            c.key("meter.key", &self.key),
+            c.key("meter.auth_key", &self.auth_key),
+        );
+        if keys.authentication.is_some() && keys.encryption.is_none() {
+            c.bad(
+                "meter.auth_key",
+                "<set>",
+                "an authentication key only together with meter.key",
+            );
+        }
+        (protocol, keys)
     }
 }
