@@ -124,6 +124,90 @@ fn direction(o: Obis) -> &'static str {
     }
 }
 
+/// Which labels a meter value's family carries.
+#[derive(Clone, Copy)]
+enum Labels {
+    PhaseDirection,
+    PhaseDirectionTariff,
+    Phase,
+    Obis,
+    ObisUnit,
+}
+
+/// The metric family of a meter value of `quantity`: name, type, help, labels.
+fn family(quantity: Option<Quantity>) -> (&'static str, Type, &'static str, Labels) {
+    use Labels::*;
+    use Type::*;
+    match quantity {
+        Some(Quantity::Power) => (
+            "p1ib_meter_active_power_watts",
+            Gauge,
+            "Active power the meter reports, W.",
+            PhaseDirection,
+        ),
+        Some(Quantity::ReactivePower) => (
+            "p1ib_meter_reactive_power_var",
+            Gauge,
+            "Reactive power the meter reports, var.",
+            PhaseDirection,
+        ),
+        Some(Quantity::ApparentPower) => (
+            "p1ib_meter_apparent_power_voltamperes",
+            Gauge,
+            "Apparent power the meter reports, VA.",
+            PhaseDirection,
+        ),
+        Some(Quantity::Energy) => (
+            "p1ib_meter_active_energy_watthours_total",
+            Counter,
+            "Active energy register of the meter, Wh.",
+            PhaseDirectionTariff,
+        ),
+        Some(Quantity::ReactiveEnergy) => (
+            "p1ib_meter_reactive_energy_varhours_total",
+            Counter,
+            "Reactive energy register of the meter, varh.",
+            PhaseDirectionTariff,
+        ),
+        Some(Quantity::ApparentEnergy) => (
+            "p1ib_meter_apparent_energy_voltamperehours_total",
+            Counter,
+            "Apparent energy register of the meter, VAh.",
+            PhaseDirectionTariff,
+        ),
+        Some(Quantity::Voltage) => (
+            "p1ib_meter_voltage_volts",
+            Gauge,
+            "Phase voltage, V.",
+            Phase,
+        ),
+        Some(Quantity::Current) => (
+            "p1ib_meter_current_amperes",
+            Gauge,
+            "Phase current, A.",
+            Phase,
+        ),
+        Some(Quantity::Frequency) => (
+            "p1ib_meter_frequency_hertz",
+            Gauge,
+            "Grid frequency, Hz.",
+            Obis,
+        ),
+        Some(Quantity::Volume) => (
+            "p1ib_meter_volume_cubic_meters_total",
+            Counter,
+            "Volume register of a sub-meter (gas, water), m3.",
+            Obis,
+        ),
+        Some(Quantity::Duration) | None => (
+            "p1ib_meter_value",
+            Gauge,
+            "Other numeric values of the meter (counts, durations) in the meter's unit.",
+            ObisUnit,
+        ),
+    }
+}
+
 fn meter_values(x: &mut Exposition, r: &Reading) {
     for m in &r.values {
         let obis = m.obis.to_string();
@@ -132,95 +216,38 @@ fn meter_values(x: &mut Exposition, r: &Reading) {
             e => e.to_string(),
         };
         let (ph, dir) = (phase(m.obis), direction(m.obis));
-        let pd = [("obis", obis.as_str()), ("phase", ph), ("direction", dir)];
-        let pdt = [
-            ("obis", obis.as_str()),
-            ("phase", ph),
-            ("direction", dir),
-            ("tariff", tariff.as_str()),
-        ];
-        let p = [("obis", obis.as_str()), ("phase", ph)];
-        use Type::*;
-        match m.quantity {
-            Some(Quantity::Power) => x.add(
-                "p1ib_meter_active_power_watts",
-                Gauge,
-                "Active power the meter reports, W.",
-                &pd,
+        let (name, kind, help, labels) = family(m.quantity);
+        let o = ("obis", obis.as_str());
+        match labels {
+            Labels::PhaseDirection => x.add(
+                name,
+                kind,
+                help,
+                &[o, ("phase", ph), ("direction", dir)],
                 m.value,
             ),
-            Some(Quantity::ReactivePower) => x.add(
-                "p1ib_meter_reactive_power_var",
-                Gauge,
-                "Reactive power the meter reports, var.",
-                &pd,
+            Labels::PhaseDirectionTariff => x.add(
+                name,
+                kind,
+                help,
+                &[
+                    o,
+                    ("phase", ph),
+                    ("direction", dir),
+                    ("tariff", tariff.as_str()),
+                ],
                 m.value,
             ),
-            Some(Quantity::ApparentPower) => x.add(
-                "p1ib_meter_apparent_power_voltamperes",
-                Gauge,
-                "Apparent power the meter reports, VA.",
-                &pd,
-                m.value,
-            ),
-            Some(Quantity::Energy) => x.add(
-                "p1ib_meter_active_energy_watthours_total",
-                Counter,
-                "Active energy register of the meter, Wh.",
-                &pdt,
-                m.value,
-            ),
-            Some(Quantity::ReactiveEnergy) => x.add(
-                "p1ib_meter_reactive_energy_varhours_total",
-                Counter,
-                "Reactive energy register of the meter, varh.",
-                &pdt,
-                m.value,
-            ),
-            Some(Quantity::ApparentEnergy) => x.add(
-                "p1ib_meter_apparent_energy_voltamperehours_total",
-                Counter,
-                "Apparent energy register of the meter, VAh.",
-                &pdt,
-                m.value,
-            ),
-            Some(Quantity::Voltage) => x.add(
-                "p1ib_meter_voltage_volts",
-                Gauge,
-                "Phase voltage, V.",
-                &p,
-                m.value,
-            ),
-            Some(Quantity::Current) => x.add(
-                "p1ib_meter_current_amperes",
-                Gauge,
-                "Phase current, A.",
-                &p,
-                m.value,
-            ),
-            Some(Quantity::Frequency) => x.add(
-                "p1ib_meter_frequency_hertz",
-                Gauge,
-                "Grid frequency, Hz.",
-                &[("obis", obis.as_str())],
-                m.value,
-            ),
-            Some(Quantity::Volume) => x.add(
-                "p1ib_meter_volume_cubic_meters_total",
-                Counter,
-                "Volume register of a sub-meter (gas, water), m3.",
-                &[("obis", obis.as_str())],
-                m.value,
-            ),
-            Some(Quantity::Duration) | None => x.add(
-                "p1ib_meter_value",
-                Gauge,
-                "Other numeric values of the meter (counts, durations) in the meter's unit.",
-                &[("obis", obis.as_str()), ("unit", m.unit.as_ref())],
-                m.value,
-            ),
+            Labels::Phase => x.add(name, kind, help, &[o, ("phase", ph)], m.value),
+            Labels::Obis => x.add(name, kind, help, &[o], m.value),
+            Labels::ObisUnit => x.add(name, kind, help, &[o, ("unit", m.unit.as_ref())], m.value),
         }
     }
+    derived_values(x, r);
+}
+
+/// What the hub computes from the registers, and when the reading arrived.
+fn derived_values(x: &mut Exposition, r: &Reading) {
     let d = &r.derived;
     if let Some(w) = d.net_power_w {
         x.add(
