@@ -88,104 +88,169 @@ enum Ended {
 /// watchdog from its loop, so a hung reader is restarted by systemd. Never
 /// fails: a source that goes away is retried with backoff until shutdown.
 pub async fn run(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) {
-    let source = opts.spec.to_string();
-    let candidates: Vec<Framing> = match opts.baud {
-        Baud::Auto => vec![Framing::MODERN, Framing::LEGACY],
-        Baud::Fixed(f) => vec![f],
-    };
-    let mut watchdog = Watchdog::new(opts.watchdog);
-    let mut candidate = 0usize;
-    let mut locked = false;
-    // An outage was logged (and not yet its end).
-    let mut down = false;
-    let mut back_logged = false;
-    let mut backoff = INITIAL_BACKOFF;
-    loop {
-        hub.set_link(LinkState::Connecting, &source, None);
-        let framing = candidates[candidate % candidates.len()];
-        let opened = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            r = open(&opts, framing) => r,
-        };
-        let link = match opened {
-            Ok(link) => link,
-            Err(e) => {
-                if !down {
-                    warn!(source = %source, error = %e, "meter source unavailable; retrying");
-                    down = true;
-                } else {
-                    debug!(source = %source, error = %e, "meter source still unavailable");
-                }
-                hub.set_link(LinkState::Down, &source, Some(e.to_string()));
-                if !pause(backoff, &mut watchdog, &shutdown).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(opts.reconnect_max);
-                continue;
+    Reader::new(opts, hub, shutdown).run().await
+}
+
+/// The reader's state across reconnects: which line setting is being tried,
+/// whether one was locked in, the outage being logged, the backoff.
+struct Reader {
+    source: String,
+    candidates: Vec<Framing>,
+    candidate: usize,
+    locked: bool,
+    /// An outage was logged (and not yet its end).
+    down: bool,
+    back_logged: bool,
+    backoff: Duration,
+    watchdog: Watchdog,
+    opts: SourceOptions,
+    hub: Hub,
+    shutdown: CancellationToken,
+}
+
+impl Reader {
+    fn new(opts: SourceOptions, hub: Hub, shutdown: CancellationToken) -> Reader {
+        Reader {
+            source: opts.spec.to_string(),
+            candidates: match opts.baud {
+                Baud::Auto => vec![Framing::MODERN, Framing::LEGACY],
+                Baud::Fixed(f) => vec![f],
+            },
+            candidate: 0,
+            locked: false,
+            down: false,
+            back_logged: false,
+            backoff: INITIAL_BACKOFF,
+            watchdog: Watchdog::new(opts.watchdog),
+            opts,
+            hub,
+            shutdown,
+        }
+    }
+
+    async fn run(mut self) {
+        loop {
+            let framing = self.candidates[self.candidate % self.candidates.len()];
+            let Some(link) = self.connect(framing).await else {
+                return;
+            };
+            let probe = (self.auto_serial() && !self.locked).then_some(self.opts.detect_window);
+            let mut got_frame = false;
+            let ended = read(
+                link,
+                &self.opts,
+                &self.hub,
+                probe,
+                &mut self.watchdog,
+                &mut got_frame,
+                &self.shutdown,
+            )
+            .await;
+            if got_frame && self.auto_serial() {
+                self.locked = true;
             }
-        };
-        if !down {
-            info!(source = %source, detail = link.detail.as_deref().unwrap_or(""), "meter source open");
-        } else if !back_logged {
-            info!(source = %source, detail = link.detail.as_deref().unwrap_or(""), "meter source is back");
-            back_logged = true;
+            if !self.on_end(ended, framing, got_frame).await {
+                return;
+            }
         }
-        hub.set_link(LinkState::Up, &source, link.detail.clone());
-        let probe = (matches!(opts.baud, Baud::Auto) && !locked && is_serial(&opts.spec))
-            .then_some(opts.detect_window);
-        let mut got_frame = false;
-        let ended = read(
-            link,
-            &opts,
-            &hub,
-            probe,
-            &mut watchdog,
-            &mut got_frame,
-            &shutdown,
-        )
-        .await;
-        if got_frame && matches!(opts.baud, Baud::Auto) && is_serial(&opts.spec) && !locked {
-            locked = true;
+    }
+
+    /// Whether the line setting is being detected on a serial port.
+    fn auto_serial(&self) -> bool {
+        matches!(self.opts.baud, Baud::Auto) && is_serial(&self.opts.spec)
+    }
+
+    /// Opens the source with `framing`, retrying with backoff; `None` at shutdown.
+    async fn connect(&mut self, framing: Framing) -> Option<Link> {
+        loop {
+            self.hub.set_link(LinkState::Connecting, &self.source, None);
+            let opened = tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                r = open(&self.opts, framing) => r,
+            };
+            match opened {
+                Ok(link) => {
+                    let detail = link.detail.as_deref().unwrap_or("");
+                    if !self.down {
+                        info!(source = %self.source, detail, "meter source open");
+                    } else if !self.back_logged {
+                        info!(source = %self.source, detail, "meter source is back");
+                        self.back_logged = true;
+                    }
+                    self.hub
+                        .set_link(LinkState::Up, &self.source, link.detail.clone());
+                    return Some(link);
+                }
+                Err(e) => {
+                    if !self.down {
+                        warn!(source = %self.source, error = %e, "meter source unavailable; retrying");
+                        self.down = true;
+                    } else {
+                        debug!(source = %self.source, error = %e, "meter source still unavailable");
+                    }
+                    self.hub
+                        .set_link(LinkState::Down, &self.source, Some(e.to_string()));
+                    if !self.back_off().await {
+                        return None;
+                    }
+                }
+            }
         }
+    }
+
+    /// Waits out the backoff and doubles it; `false` at shutdown.
+    async fn back_off(&mut self) -> bool {
+        if !pause(self.backoff, &mut self.watchdog, &self.shutdown).await {
+            return false;
+        }
+        self.backoff = (self.backoff * 2).min(self.opts.reconnect_max);
+        true
+    }
+
+    /// What to do after a link ended; `false` to stop (shutdown).
+    async fn on_end(&mut self, ended: Ended, framing: Framing, got_frame: bool) -> bool {
+        let source = self.source.clone();
         match ended {
-            Ended::Shutdown => return,
+            Ended::Shutdown => false,
             Ended::NoFrames => {
-                let next = candidates[(candidate + 1) % candidates.len()];
-                if candidate < candidates.len() {
+                let next = self.candidates[(self.candidate + 1) % self.candidates.len()];
+                if self.candidate < self.candidates.len() {
                     info!(source = %source, tried = %framing, next = %next, "no valid frames; trying the next line setting");
                 } else {
                     // a silent meter (DSMR data request line low): keep trying, quietly
                     debug!(source = %source, tried = %framing, next = %next, "no valid frames; trying the next line setting");
                 }
-                candidate += 1;
+                self.candidate += 1;
+                true
             }
             Ended::Finished => {
                 info!(source = %source, "capture replayed to the end");
-                hub.set_link(LinkState::Down, &source, Some("replay finished".into()));
-                loop {
-                    if !pause(Duration::from_secs(3600), &mut watchdog, &shutdown).await {
-                        return;
-                    }
-                }
+                self.hub
+                    .set_link(LinkState::Down, &source, Some("replay finished".into()));
+                while pause(
+                    Duration::from_secs(3600),
+                    &mut self.watchdog,
+                    &self.shutdown,
+                )
+                .await
+                {}
+                false
             }
             Ended::Lost(why) => {
                 // Said once per outage: a bridge that accepts and hangs up again
                 // without sending a frame is the same outage.
-                if got_frame || !down {
+                if got_frame || !self.down {
                     warn!(source = %source, error = %why, "meter source lost; retrying");
-                    back_logged = false;
+                    self.back_logged = false;
                 } else {
                     debug!(source = %source, error = %why, "meter source gone again, same outage");
                 }
-                down = true;
+                self.down = true;
                 if got_frame {
-                    backoff = INITIAL_BACKOFF;
+                    self.backoff = INITIAL_BACKOFF;
                 }
-                hub.set_link(LinkState::Down, &source, Some(why));
-                if !pause(backoff, &mut watchdog, &shutdown).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(opts.reconnect_max);
+                self.hub.set_link(LinkState::Down, &source, Some(why));
+                self.back_off().await
             }
         }
     }
