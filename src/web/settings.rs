@@ -364,91 +364,73 @@ fn is_locked(layers: &Layers, key: &str) -> bool {
 pub fn changes(layers: &Layers, form: &Map<String, Value>) -> Result<toml::Table, ApiError> {
     let mut table = toml::Table::new();
     let mut problems = Vec::new();
-    let mut bad = |key: &str, value: &Value, allowed: &str| {
-        let value = match value {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        problems.push(field_error(&Invalid {
-            key: key.into(),
-            value,
-            allowed: allowed.into(),
-            file: None,
-        }));
-    };
     for (key, value) in form {
-        let Some(f) = field(key) else {
-            bad(key, value, "a setting that can be changed on this page");
-            continue;
-        };
-        if is_locked(layers, key) {
-            bad(
-                key,
-                value,
-                "no change here: it is set on the command line or in the environment",
-            );
-            continue;
+        match form_value(layers, key, value) {
+            Ok(v) => {
+                let (section, k) = key.split_once('.').unwrap_or((key, ""));
+                table
+                    .entry(section)
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                    .as_table_mut()
+                    .map(|t| t.insert(k.to_owned(), v));
+            }
+            Err(allowed) => problems.push(field_error(&Invalid {
+                key: key.clone(),
+                value: match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+                allowed,
+                file: None,
+            })),
         }
-        if key == "meter.source"
-            && value
-                .as_str()
-                .is_some_and(|s| s.trim().to_ascii_lowercase().starts_with("file:"))
-        {
-            // A capture file is read and its bytes logged and published: from the
-            // web that would read any file the daemon can.
-            bad(
-                key,
-                value,
-                "a serial device, tcp://HOST:PORT or simulate (a capture file is replayed only from config.toml or the command line)",
-            );
-            continue;
-        }
-        let text = match value {
-            Value::String(s) => Some(s.trim().to_owned()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        };
-        let v = match f.kind {
-            Kind::Bool => match value {
-                Value::Bool(b) => toml::Value::Boolean(*b),
-                _ => {
-                    bad(key, value, "true or false");
-                    continue;
-                }
-            },
-            Kind::Integer { min, max } => match text.as_deref().map(str::parse::<i64>) {
-                Some(Ok(n)) if (min..=max).contains(&n) => toml::Value::Integer(n),
-                _ => {
-                    bad(key, value, &format!("a whole number from {min} to {max}"));
-                    continue;
-                }
-            },
-            Kind::Number => match text.as_deref().map(str::parse::<f64>) {
-                Some(Ok(n)) => toml::Value::Float(n),
-                _ => {
-                    bad(key, value, "a number");
-                    continue;
-                }
-            },
-            Kind::Text | Kind::Choice(_) | Kind::Suggest(_) | Kind::Secret => match value {
-                Value::String(s) => toml::Value::String(s.clone()),
-                _ => {
-                    bad(key, value, "text");
-                    continue;
-                }
-            },
-        };
-        let (section, k) = key.split_once('.').unwrap_or((key, ""));
-        table
-            .entry(section)
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .map(|t| t.insert(k.to_owned(), v));
     }
     if problems.is_empty() {
         Ok(table)
     } else {
         Err(ApiError::Invalid(problems))
+    }
+}
+
+/// One submitted value as the settings file holds it, or what is allowed.
+fn form_value(layers: &Layers, key: &str, value: &Value) -> Result<toml::Value, String> {
+    let Some(f) = field(key) else {
+        return Err("a setting that can be changed on this page".into());
+    };
+    if is_locked(layers, key) {
+        return Err("no change here: it is set on the command line or in the environment".into());
+    }
+    if key == "meter.source"
+        && value
+            .as_str()
+            .is_some_and(|s| s.trim().to_ascii_lowercase().starts_with("file:"))
+    {
+        // A capture file is read and its bytes logged and published: from the
+        // web that would read any file the daemon can.
+        return Err("a serial device, tcp://HOST:PORT or simulate (a capture file is replayed only from config.toml or the command line)".into());
+    }
+    let text = match value {
+        Value::String(s) => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    match f.kind {
+        Kind::Bool => value
+            .as_bool()
+            .map(toml::Value::Boolean)
+            .ok_or_else(|| "true or false".into()),
+        Kind::Integer { min, max } => match text.as_deref().map(str::parse::<i64>) {
+            Some(Ok(n)) if (min..=max).contains(&n) => Ok(toml::Value::Integer(n)),
+            _ => Err(format!("a whole number from {min} to {max}")),
+        },
+        Kind::Number => match text.as_deref().map(str::parse::<f64>) {
+            Some(Ok(n)) => Ok(toml::Value::Float(n)),
+            _ => Err("a number".into()),
+        },
+        Kind::Text | Kind::Choice(_) | Kind::Suggest(_) | Kind::Secret => value
+            .as_str()
+            .map(|s| toml::Value::String(s.to_owned()))
+            .ok_or_else(|| "text".into()),
     }
 }
 
