@@ -156,40 +156,7 @@ pub fn normalise(t: &Telegram, seq: u64, received: SystemTime, o: &HubOptions) -
             }),
         }
     }
-    let get = |c: Obis| values.iter().find(|m| m.obis == c).map(|m| m.value);
-    let net = |imp: Obis, exp: Obis| match (get(imp), get(exp)) {
-        (None, None) => None,
-        (i, e) => Some(i.unwrap_or(0.0) - e.unwrap_or(0.0)),
-    };
-    let net_power_phase_w = [
-        net(obis(21), obis(22)),
-        net(obis(41), obis(42)),
-        net(obis(61), obis(62)),
-    ];
-    let mut current_a = [get(obis(31)), get(obis(51)), get(obis(71))];
-    let volts = [get(obis(32)), get(obis(52)), get(obis(72))];
-    for i in 0..3 {
-        if current_a[i].is_none()
-            && let (Some(p), Some(u)) = (net_power_phase_w[i], volts[i])
-            && u > 1.0
-        {
-            current_a[i] = Some(p.abs() / u);
-        }
-    }
-    let fuse_utilisation = o.fuse_amps.and_then(|f| {
-        current_a
-            .iter()
-            .flatten()
-            .copied()
-            .reduce(f64::max)
-            .map(|i| i / f64::from(f))
-    });
-    let derived = Derived {
-        net_power_w: net(obis(1), obis(2)),
-        net_power_phase_w,
-        current_a,
-        fuse_utilisation,
-    };
+    let derived = Derived::of(&values, o);
     Reading {
         seq,
         received,
@@ -201,6 +168,47 @@ pub fn normalise(t: &Telegram, seq: u64, received: SystemTime, o: &HubOptions) -
         values,
         texts,
         derived,
+    }
+}
+
+impl Derived {
+    /// Net power (in total and per phase), currents where the meter gives only
+    /// power and voltage, and the fuse's use.
+    fn of(values: &[Measurement], o: &HubOptions) -> Derived {
+        let get = |c: Obis| values.iter().find(|m| m.obis == c).map(|m| m.value);
+        let net = |imp: Obis, exp: Obis| match (get(imp), get(exp)) {
+            (None, None) => None,
+            (i, e) => Some(i.unwrap_or(0.0) - e.unwrap_or(0.0)),
+        };
+        let net_power_phase_w = [
+            net(obis(21), obis(22)),
+            net(obis(41), obis(42)),
+            net(obis(61), obis(62)),
+        ];
+        let mut current_a = [get(obis(31)), get(obis(51)), get(obis(71))];
+        let volts = [get(obis(32)), get(obis(52)), get(obis(72))];
+        for i in 0..3 {
+            if current_a[i].is_none()
+                && let (Some(p), Some(u)) = (net_power_phase_w[i], volts[i])
+                && u > 1.0
+            {
+                current_a[i] = Some(p.abs() / u);
+            }
+        }
+        let fuse_utilisation = o.fuse_amps.and_then(|f| {
+            current_a
+                .iter()
+                .flatten()
+                .copied()
+                .reduce(f64::max)
+                .map(|i| i / f64::from(f))
+        });
+        Derived {
+            net_power_w: net(obis(1), obis(2)),
+            net_power_phase_w,
+            current_a,
+            fuse_utilisation,
+        }
     }
 }
 
