@@ -1,7 +1,8 @@
-//! Builds the web UI bundle into `OUT_DIR` for `src/web/assets.rs` to embed:
-//! our pages from `assets/src/` and uPlot from the npm registry, pinned by
-//! `assets/package-lock.json`. Nothing third-party is kept in the repository,
-//! and the daemon needs no internet at run time.
+//! Builds the web UI bundles into `OUT_DIR` for `src/web/assets.rs` to embed:
+//! the dashboard from `assets/src/` and uPlot from the npm registry, pinned by
+//! `assets/package-lock.json`, and the Wi-Fi page from `assets/wifi/`. Nothing
+//! third-party is kept in the repository, and the daemon needs no internet at
+//! run time.
 //!
 //! uPlot comes from `assets/node_modules/` (`npm ci` there, which this script
 //! runs when the directory is missing and npm is installed). Deterministic: fixed
@@ -18,6 +19,7 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("web");
     for watched in [
         "src",
+        "wifi",
         "package-lock.json",
         "package.json",
         UPLOT_JS,
@@ -68,6 +70,15 @@ fn main() {
     ];
     for (name, text) in bundle {
         write_if_changed(&out.join(name), text.as_bytes());
+    }
+    let wifi = [
+        ("index.html", read("wifi/index.html")),
+        ("wifi.js", read("wifi/wifi.js")),
+        ("wifi.css", read("wifi/wifi.css")),
+    ];
+    std::fs::create_dir_all(out.join("wifi")).unwrap();
+    for (name, text) in wifi {
+        write_if_changed(&out.join("wifi").join(name), text.as_bytes());
     }
 }
 

@@ -19,7 +19,7 @@ async fn the_wifi_page_lists_networks_and_joins_one_in_chromium() {
         .expect("the web UI's style sheet is embedded")
         .bytes
         .to_vec();
-    let app: axum::Router = p1ib::network::http::router(network.clone()).route(
+    let app: axum::Router = p1ib::web::wifi::router(network.clone()).route(
         "/assets/app.css",
         axum::routing::get(move || {
             let css = css.clone();
