@@ -9,8 +9,11 @@
 //! files, concatenated into one function scope.
 //!
 //! uPlot comes from `assets/node_modules/` (`npm ci` there, which this script
-//! runs when the directory is missing and npm is installed). Deterministic: fixed
-//! order, no timestamps, no minifier, so the same sources give the same bytes.
+//! runs when uPlot is missing and npm is installed). `assets/package.json` lists
+//! uPlot and nothing else, so that is all the build fetches; the browser tests'
+//! playwright-core is in `tests/package.json`, which only `tests/run.sh`
+//! installs. Deterministic: fixed order, no timestamps, no minifier, so the same
+//! sources give the same bytes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,5 +1,5 @@
 //! The Wi-Fi page in real headless Chromium (Debian's `chromium`, driven by
-//! playwright-core from assets/node_modules through tests/network/browser.mjs):
+//! playwright-core from tests/node_modules through tests/network/browser.mjs):
 //! it lists the mocked networks, shows the password on request, and submits a
 //! connection that NetworkManager (the mock) then has.
 

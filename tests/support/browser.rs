@@ -1,7 +1,8 @@
 //! Runs a browser test script (`tests/<area>/browser.mjs`) in real headless
 //! Chromium (Debian's `chromium`, driven by playwright-core from
-//! `assets/node_modules`) against a server on 127.0.0.1, and fails the test when
-//! the script reports a failure. Shared by the test binaries that drive a page;
+//! `tests/node_modules`, which `tests/run.sh` installs as `tests/package.json`
+//! pins it) against a server on 127.0.0.1, and fails the test when the script
+//! reports a failure. Shared by the test binaries that drive a page;
 //! screenshots land in `test-artifacts/<area>/`.
 
 use std::net::SocketAddr;
@@ -14,10 +15,10 @@ pub async fn run_script(area: &str, addr: SocketAddr) -> String {
 /// Runs `tests/<area>/<name>.mjs`, for an area with more than one page scenario.
 pub async fn run_named_script(area: &str, name: &str, addr: SocketAddr) -> String {
     let root = env!("CARGO_MANIFEST_DIR");
-    let playwright = format!("{root}/assets/node_modules/playwright-core");
+    let playwright = format!("{root}/tests/node_modules/playwright-core");
     assert!(
         std::path::Path::new(&playwright).exists(),
-        "{playwright} is missing: run tests/run.sh (it runs `npm ci` in assets/)"
+        "{playwright} is missing: run tests/run.sh (it runs `npm ci` in tests/)"
     );
     assert!(
         std::path::Path::new("/usr/bin/chromium").exists(),

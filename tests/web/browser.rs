@@ -1,5 +1,5 @@
 //! The pages in real headless Chromium (Debian's `chromium`, driven by
-//! playwright-core from assets/node_modules through tests/web/browser.mjs): the
+//! playwright-core from tests/node_modules through tests/web/browser.mjs): the
 //! dashboard fills and changes as telegrams arrive, a setting round-trips, an
 //! invalid value shows its error, the firmware page lists releases from a local
 //! fake release server, and the page requests nothing outside the daemon. Right
