@@ -3,12 +3,13 @@
 //! it lists the mocked networks, shows the password on request, and submits a
 //! connection that NetworkManager (the mock) then has.
 
-use crate::harness::*;
+use super::harness::*;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wifi_page_lists_networks_and_joins_one_in_chromium() {
+    let _one = crate::support::browser::CHROMIUM.lock().await;
     let mock = Mock::start().await;
     wifi_scene(&mock).await;
     let network = mock.network(mock.settings());
@@ -30,7 +31,7 @@ async fn the_wifi_page_lists_networks_and_joins_one_in_chromium() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let browser = tokio::spawn(crate::browser_support::run_script("network", addr));
+    let browser = tokio::spawn(crate::support::browser::run_script("network", addr));
     let result = browser.await;
     server.abort();
     let _ = tokio::time::timeout(Duration::from_secs(3), server).await;

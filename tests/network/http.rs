@@ -1,6 +1,6 @@
 //! The Wi-Fi JSON API through the router (no socket), against the mock.
 
-use crate::harness::*;
+use super::harness::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;

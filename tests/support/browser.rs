@@ -2,10 +2,14 @@
 //! Chromium (Debian's `chromium`, driven by playwright-core from
 //! `tests/node_modules`, which `tests/run.sh` installs as `tests/package.json`
 //! pins it) against a server on 127.0.0.1, and fails the test when the script
-//! reports a failure. Shared by the test binaries that drive a page;
+//! reports a failure. Shared by the areas whose tests drive a page;
 //! screenshots land in `test-artifacts/<area>/`.
 
 use std::net::SocketAddr;
+
+/// One Chromium at a time, whichever area's test wants one: the machine's few
+/// cores are shared. Hold it for the whole test.
+pub static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Runs the script and returns what it printed, once it succeeded.
 pub async fn run_script(area: &str, addr: SocketAddr) -> String {

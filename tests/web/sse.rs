@@ -1,7 +1,7 @@
 //! The SSE stream on a real 127.0.0.1 port: events arrive as telegrams do, and
 //! shutting down with dashboards open completes at once.
 
-use crate::common::*;
+use super::common::*;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
