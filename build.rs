@@ -1,23 +1,41 @@
-//! Builds the web UI bundle into `OUT_DIR` for `src/web/assets.rs` to embed:
-//! our pages from `assets/src/` and uPlot from the npm registry, pinned by
-//! `assets/package-lock.json`. Nothing third-party is kept in the repository,
-//! and the daemon needs no internet at run time.
+//! Builds the web UI bundles into `OUT_DIR` for `src/web/assets.rs` to embed:
+//! the dashboard from `assets/src/` and uPlot from the npm registry, pinned by
+//! `assets/package-lock.json`, and the Wi-Fi page from `assets/wifi/`. Nothing
+//! third-party is kept in the repository, and the daemon needs no internet at
+//! run time.
+//!
+//! The scripts are plain files, no modules and no bundler: each page's script is
+//! `assets/src/common.js` (what both pages share) followed by the page's own
+//! files, concatenated into one function scope.
 //!
 //! uPlot comes from `assets/node_modules/` (`npm ci` there, which this script
-//! runs when the directory is missing and npm is installed). Deterministic: fixed
-//! order, no timestamps, no minifier, so the same sources give the same bytes.
+//! runs when uPlot is missing and npm is installed). `assets/package.json` lists
+//! uPlot and nothing else, so that is all the build fetches; the browser tests'
+//! playwright-core is in `tests/package.json`, which only `tests/run.sh`
+//! installs. Deterministic: fixed order, no timestamps, no minifier, so the same
+//! sources give the same bytes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const UPLOT_JS: &str = "node_modules/uplot/dist/uPlot.iife.min.js";
 const UPLOT_CSS: &str = "node_modules/uplot/dist/uPlot.min.css";
+/// The dashboard's script (after uPlot), in this order.
+const DASHBOARD_SCRIPTS: &[&str] = &[
+    "src/common.js",
+    "src/app.js",
+    "src/settings.js",
+    "src/firmware.js",
+];
+/// The Wi-Fi page's script, in this order.
+const WIFI_SCRIPTS: &[&str] = &["src/common.js", "wifi/wifi.js"];
 
 fn main() {
     let assets = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("assets");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("web");
     for watched in [
         "src",
+        "wifi",
         "package-lock.json",
         "package.json",
         UPLOT_JS,
@@ -53,7 +71,7 @@ fn main() {
                 "{}{}\n{}",
                 banner("script"),
                 read(UPLOT_JS).trim(),
-                read("src/app.js")
+                script(&read, DASHBOARD_SCRIPTS)
             ),
         ),
         (
@@ -69,6 +87,39 @@ fn main() {
     for (name, text) in bundle {
         write_if_changed(&out.join(name), text.as_bytes());
     }
+    let wifi = [
+        ("index.html", read("wifi/index.html")),
+        (
+            "wifi.js",
+            format!(
+                "/* p1ib Wi-Fi page script, built by build.rs from {}. */\n{}",
+                WIFI_SCRIPTS
+                    .iter()
+                    .map(|f| format!("assets/{f}"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                script(&read, WIFI_SCRIPTS)
+            ),
+        ),
+        ("wifi.css", read("wifi/wifi.css")),
+    ];
+    std::fs::create_dir_all(out.join("wifi")).unwrap();
+    for (name, text) in wifi {
+        write_if_changed(&out.join("wifi").join(name), text.as_bytes());
+    }
+}
+
+/// One page's script: `files` in order, in one strict-mode function scope, so
+/// they share their top-level names with each other and nothing with the page.
+fn script(read: &impl Fn(&str) -> String, files: &[&str]) -> String {
+    let mut out = String::from("(function () {\n'use strict';\n");
+    for f in files {
+        out.push_str(&format!("\n// ---- assets/{f}\n"));
+        out.push_str(read(f).trim_end());
+        out.push('\n');
+    }
+    out.push_str("})();\n");
+    out
 }
 
 /// Installs the front-end packages exactly as the lockfile pins them.

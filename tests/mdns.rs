@@ -8,7 +8,8 @@ use p1ib::mdns::{Announcement, HTTP_SERVICE, P1IB_SERVICE};
 use std::process::Command;
 use std::time::Duration;
 
-const INNER: &str = "announces_and_resolves_inside_the_namespace";
+/// The test run inside the namespace, by its path in the integration-test binary.
+const INNER: &str = "mdns::announces_and_resolves_inside_the_namespace";
 const NETNS_ENV: &str = "P1IB_MDNS_NETNS";
 
 fn ip(args: &[&str]) {

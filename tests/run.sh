@@ -14,7 +14,7 @@ declare -A PACKAGES=(
   # packaging/mDNS (tests/mdns.rs): the mDNS test makes a network namespace (needs root)
   [ip]=iproute2
   # web (tests/web/): headless browser tests, `promtool check metrics`, and Node
-  # for the UI's build check and playwright-core (Node 20 is usually there already)
+  # for the UI's build (uPlot) and playwright-core (Node 20 is usually there already)
   [chromium]=chromium
   [promtool]=prometheus
   [node]=nodejs
@@ -45,13 +45,18 @@ if [ ! -f "$P1IB_TESTDATA/MANIFEST.json" ]; then
   exit 1
 fi
 
-# web (tests/web/): the UI's npm packages (uPlot, bundled by build.rs,
-# playwright-core to drive Debian's chromium), exactly as package-lock.json pins
-# them. Only when missing or older than the lockfile, so reruns are offline.
-if [ ! -d assets/node_modules/playwright-core ] || [ ! -f assets/node_modules/.package-lock.json ] \
-   || [ assets/package-lock.json -nt assets/node_modules/.package-lock.json ]; then
-  echo "tests/run.sh: npm ci in assets/" >&2
-  (cd assets && npm ci --no-audit --no-fund --loglevel=error >&2)
-fi
+# npm, exactly as each lockfile pins it, and only when missing or older than the
+# lockfile, so reruns are offline:
+# - assets/: the web UI's one package, uPlot, which build.rs bundles (the build
+#   runs this itself when uPlot is missing);
+# - tests/: what only the tests need, playwright-core to drive Debian's chromium
+#   (tests/support/browser.rs).
+for dir in assets tests; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] \
+     || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "tests/run.sh: npm ci in $dir/" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+done
 
 exec cargo test --locked "$@"

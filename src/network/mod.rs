@@ -9,14 +9,13 @@
 //! - [`status`]: how the Pi is connected ([`Status`]), for the dashboard and APIs; pure.
 //! - [`wifi`]: scanning and "Save & connect", keeping the previous setup on failure.
 //! - [`fallback`]: the long-lived task: the hotspot when nothing is connected.
-//! - [`http`]: the Wi-Fi settings page and its JSON API (an axum router to merge).
 //!
 //! [`Network`] is the handle every part shares: the web server reads its status
-//! and asks it to scan and connect; [`run`] keeps the status fresh and runs the
-//! fallback. With `network.manage = false` nothing here talks to D-Bus.
+//! and asks it to scan and connect (the Wi-Fi page is `crate::web::wifi`; nothing
+//! here knows about HTTP); [`run`] keeps the status fresh and runs the fallback.
+//! With `network.manage = false` nothing here talks to D-Bus.
 
 pub mod fallback;
-pub mod http;
 pub mod nm;
 pub mod profile;
 pub mod status;

@@ -1,8 +1,9 @@
-//! The web UI, built into the binary: `build.rs` assembles `assets/src/` and
-//! uPlot (from the npm registry, pinned by `assets/package-lock.json`) into
-//! `OUT_DIR`, and this module embeds the result with `include_bytes!`, so the
-//! daemon serves its pages with no files beside it and no internet. Serves
-//! bytes only; builds nothing.
+//! The web UI, built into the binary: `build.rs` assembles the dashboard
+//! (`assets/src/` and uPlot from the npm registry, pinned by
+//! `assets/package-lock.json`) and the Wi-Fi page (`assets/wifi/`) into `OUT_DIR`,
+//! and this module embeds the result with `include_bytes!`, so the daemon serves
+//! its pages with no files beside it and no internet. Serves bytes only; builds
+//! nothing.
 //!
 //! No third-party code is kept in the repository; a crate such as rust-embed
 //! would add a proc macro for what is a handful of fixed files.
@@ -21,7 +22,7 @@ pub struct Asset {
     pub bytes: &'static [u8],
 }
 
-/// Every embedded file (`index.html` is served at `/`, the others at `/assets/NAME`).
+/// The dashboard's files (`index.html` is served at `/`, the others at `/assets/NAME`).
 pub const ASSETS: &[Asset] = &[
     Asset {
         name: "index.html",
@@ -45,23 +46,60 @@ pub const ASSETS: &[Asset] = &[
     },
 ];
 
-fn etags() -> &'static [String] {
-    static ETAGS: OnceLock<Vec<String>> = OnceLock::new();
-    ETAGS.get_or_init(|| {
-        ASSETS
-            .iter()
-            .map(|a| {
-                let h = Sha256::digest(a.bytes);
-                let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
-                format!("\"{hex}\"")
-            })
-            .collect()
-    })
+/// The Wi-Fi page's files (`index.html` is served at `/wifi`, the others at
+/// `/wifi/NAME`, by [`super::wifi`]).
+pub const WIFI: &[Asset] = &[
+    Asset {
+        name: "index.html",
+        content_type: "text/html; charset=utf-8",
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/web/wifi/index.html")),
+    },
+    Asset {
+        name: "wifi.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/web/wifi/wifi.js")),
+    },
+    Asset {
+        name: "wifi.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/web/wifi/wifi.css")),
+    },
+];
+
+/// A set of files and their ETags, worked out once.
+struct Page {
+    files: &'static [Asset],
+    etags: OnceLock<Vec<String>>,
 }
 
-fn serve(i: usize, headers: &HeaderMap) -> Response {
-    let a = &ASSETS[i];
-    let etag = &etags()[i];
+static DASHBOARD: Page = Page {
+    files: ASSETS,
+    etags: OnceLock::new(),
+};
+
+static WIFI_PAGE: Page = Page {
+    files: WIFI,
+    etags: OnceLock::new(),
+};
+
+impl Page {
+    fn etags(&self) -> &[String] {
+        self.etags.get_or_init(|| {
+            self.files
+                .iter()
+                .map(|a| {
+                    let h = Sha256::digest(a.bytes);
+                    let hex: String = h[..8].iter().map(|b| format!("{b:02x}")).collect();
+                    format!("\"{hex}\"")
+                })
+                .collect()
+        })
+    }
+}
+
+fn serve(page: &Page, i: usize, headers: &HeaderMap) -> Response {
+    let a = &page.files[i];
+    let etag = &page.etags()[i];
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -86,13 +124,19 @@ fn serve(i: usize, headers: &HeaderMap) -> Response {
 
 /// `GET /`: the single page (dashboard, settings and firmware are its views).
 pub async fn index(State(_): State<Web>, headers: HeaderMap) -> Response {
-    serve(0, &headers)
+    serve(&DASHBOARD, 0, &headers)
 }
 
 /// `GET /assets/{file}`.
 pub async fn file(Path(name): Path<String>, headers: HeaderMap) -> Response {
     match ASSETS.iter().position(|a| a.name == name) {
-        Some(i) if i > 0 => serve(i, &headers),
+        Some(i) if i > 0 => serve(&DASHBOARD, i, &headers),
         _ => super::ApiError::NotFound.into_response(),
     }
+}
+
+/// One of the Wi-Fi page's files, by name; `None` when there is no such file.
+pub fn serve_wifi(name: &str, headers: &HeaderMap) -> Option<Response> {
+    let i = WIFI.iter().position(|a| a.name == name)?;
+    Some(serve(&WIFI_PAGE, i, headers))
 }

@@ -1,5 +1,5 @@
-//! The web server: the dashboard, settings and firmware pages (embedded assets),
-//! the JSON APIs (`/meterData`, `/deviceInfo`, `/api/v1/...`), the SSE stream and
+//! The web server: the dashboard, settings, firmware and Wi-Fi pages (embedded
+//! assets), the JSON APIs (`/meterData`, `/deviceInfo`, `/api/v1/...`), the SSE stream and
 //! `/metrics`. Reads the [`Hub`]; changes settings only through
 //! [`Layers::save_settings`](crate::config::Layers::save_settings). No protocol
 //! code and no meter I/O here.
@@ -12,6 +12,7 @@
 //! - [`password`]: the admin password's argon2id hash, sized for a 512 MB Pi.
 //! - [`sse`]: `/api/v1/events`, one event per telegram plus status changes.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
+//! - [`wifi`]: the Wi-Fi page, its API over [`crate::network`], the captive portal.
 //! - [`assets`]: the built web UI, embedded in the binary.
 //! - [`device`]: MAC address, Wi-Fi level, Ethernet.
 //! - [`error`]: [`ApiError`], the one error every handler returns.
@@ -27,6 +28,7 @@ pub mod password;
 pub mod server;
 pub mod settings;
 pub mod sse;
+pub mod wifi;
 mod wire;
 
 pub use device::Device;
@@ -289,8 +291,8 @@ pub fn router(web: Web) -> Router {
         .route("/api/v1/firmware/install", post(api::firmware_install));
     let mut public = Router::new();
     if let Some(net) = web.inner.network.clone() {
-        admin = admin.merge(crate::network::http::admin_router(net.clone()));
-        public = public.merge(crate::network::http::public_router(net));
+        admin = admin.merge(wifi::admin_router(net.clone()));
+        public = public.merge(wifi::public_router(net));
     }
     let admin = admin.route_layer(axum::middleware::from_fn_with_state(
         web.clone(),
@@ -332,7 +334,7 @@ pub fn router(web: Web) -> Router {
     let routes = match web.inner.network.clone() {
         Some(net) => routes.layer(axum::middleware::from_fn_with_state(
             net,
-            crate::network::http::captive_portal,
+            wifi::captive_portal,
         )),
         None => routes,
     };

@@ -2,7 +2,7 @@
 //! effect in the running daemon (the meter reader starts again on the new
 //! source), without restarting the process, and is kept in the settings file.
 
-use crate::common::*;
+use super::common::*;
 use p1ib::app::App;
 use p1ib::config::Layers;
 use p1ib::p1::Protocol;

@@ -74,7 +74,9 @@ impl std::io::Write for CaptureWriter {
     }
 }
 
-/// Installs the capturing logger once for the whole test binary.
+/// Installs the capturing logger once for the whole test binary. That binary
+/// holds every area's tests, so once installed it also captures what the others
+/// log: search for lines that name this test's own device or address.
 pub fn logs() -> &'static Captured {
     static CAPTURED: OnceLock<&'static Captured> = OnceLock::new();
     CAPTURED.get_or_init(|| {

@@ -1,7 +1,7 @@
 //! Configuration layering (defaults < file < settings < environment < flags) and
 //! every way a value can be refused.
 
-use crate::common::TempDir;
+use super::common::TempDir;
 use p1ib::config::{Baud, ConfigError, Framing, Layers, ReplaySpeed, Simulation, SourceSpec};
 use std::collections::HashMap;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! heads, parallel password guesses, the password hash's memory, and a broken
 //! settings file at start.
 
-use crate::common::TempDir;
+use super::common::TempDir;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

@@ -1,7 +1,7 @@
 //! Status LEDs through a directory laid out like /sys/class/leds, and the
 //! `log.raw_telegrams` switch.
 
-use crate::common::*;
+use super::common::*;
 use p1ib::config::{LedConfig, SourceSpec};
 use p1ib::hub::Hub;
 use p1ib::p1::DecodeError;

@@ -2,7 +2,7 @@
 //! with garbage between, the device disappearing and coming back, and baud
 //! auto-detection.
 
-use crate::common::*;
+use super::common::*;
 use p1ib::app::App;
 use p1ib::config::{Baud, Framing, Layers};
 use p1ib::hub::LinkState;

@@ -1,7 +1,7 @@
 //! Replaying captures (`file:PATH`): raw and hex, as fast as possible and at the
 //! meter's pace.
 
-use crate::common::*;
+use super::common::*;
 use p1ib::config::{ReplaySpeed, SourceSpec};
 use p1ib::hub::{Hub, LinkState};
 use p1ib::p1::Register;

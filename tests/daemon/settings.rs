@@ -1,7 +1,7 @@
 //! The web UI's settings state file: merged, checked before writing, and
 //! replaced atomically, so a crash leaves the old file or the new one.
 
-use crate::common::TempDir;
+use super::common::TempDir;
 use p1ib::config::{Layers, read_settings};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -113,7 +113,7 @@ fn a_crash_mid_write_leaves_the_old_or_the_new_file() {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "settings::crash_child_saves_settings_forever",
+                "daemon::settings::crash_child_saves_settings_forever",
                 "--ignored",
                 "--nocapture",
                 "--test-threads=1",

@@ -2,7 +2,7 @@
 //! the web server listens, and stops cleanly and quickly on SIGTERM and SIGINT;
 //! an invalid configuration stops it before it starts.
 
-use crate::common::TempDir;
+use super::common::TempDir;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;

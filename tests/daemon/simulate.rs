@@ -1,7 +1,7 @@
 //! The simulated meter: its frames decode through the same decoder as a real
 //! meter's, its energy registers never decrease, and it behaves like a household.
 
-use crate::common::*;
+use super::common::*;
 use p1ib::config::{ReplaySpeed, Simulation, SourceSpec};
 use p1ib::hub::Hub;
 use p1ib::p1::{Decoder, DecoderOptions, Obis, Telegram};

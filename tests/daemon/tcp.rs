@@ -1,6 +1,6 @@
 //! The TCP source (`tcp://host:port`, a ser2net bridge) against a local listener.
 
-use crate::common::*;
+use super::common::*;
 use p1ib::config::SourceSpec;
 use p1ib::hub::{Hub, LinkState};
 use tokio::net::TcpListener;

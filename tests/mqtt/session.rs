@@ -4,7 +4,7 @@
 //! followed by garbage, a broker that stops answering pings, and a QoS 1 window
 //! that fills up.
 
-use crate::support::*;
+use super::support::*;
 use p1ib::config::RawMqtt;
 use p1ib::mqtt::MqttState;
 use p1ib::mqtt::session::{self, ConnectOptions, Link, Out};

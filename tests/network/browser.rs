@@ -1,14 +1,15 @@
 //! The Wi-Fi page in real headless Chromium (Debian's `chromium`, driven by
-//! playwright-core from assets/node_modules through tests/network/browser.mjs):
+//! playwright-core from tests/node_modules through tests/network/browser.mjs):
 //! it lists the mocked networks, shows the password on request, and submits a
 //! connection that NetworkManager (the mock) then has.
 
-use crate::harness::*;
+use super::harness::*;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_wifi_page_lists_networks_and_joins_one_in_chromium() {
+    let _one = crate::support::browser::CHROMIUM.lock().await;
     let mock = Mock::start().await;
     wifi_scene(&mock).await;
     let network = mock.network(mock.settings());
@@ -19,7 +20,7 @@ async fn the_wifi_page_lists_networks_and_joins_one_in_chromium() {
         .expect("the web UI's style sheet is embedded")
         .bytes
         .to_vec();
-    let app: axum::Router = p1ib::network::http::router(network.clone()).route(
+    let app: axum::Router = p1ib::web::wifi::router(network.clone()).route(
         "/assets/app.css",
         axum::routing::get(move || {
             let css = css.clone();
@@ -30,7 +31,7 @@ async fn the_wifi_page_lists_networks_and_joins_one_in_chromium() {
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let browser = tokio::spawn(crate::browser_support::run_script("network", addr));
+    let browser = tokio::spawn(crate::support::browser::run_script("network", addr));
     let result = browser.await;
     server.abort();
     let _ = tokio::time::timeout(Duration::from_secs(3), server).await;

@@ -1,6 +1,6 @@
 //! Scanning and "Save & connect" against the NetworkManager mock.
 
-use crate::harness::*;
+use super::harness::*;
 use p1ib::config::Secret;
 use p1ib::network::{AttemptState, ConnectRequest, Ipv4Setup, Mode, NetworkError, Security};
 

@@ -2,7 +2,7 @@
 //! shortened to a fraction of a second. Every wait is for an event (a status
 //! change, a number of the fallback's looks), never a bare sleep.
 
-use crate::harness::*;
+use super::harness::*;
 use p1ib::config::Secret;
 use p1ib::network::profile::HOTSPOT_UUID;
 use p1ib::network::{ConnectRequest, Mode, Network};

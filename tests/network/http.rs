@@ -1,6 +1,6 @@
 //! The Wi-Fi JSON API through the router (no socket), against the mock.
 
-use crate::harness::*;
+use super::harness::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -38,7 +38,7 @@ async fn scans_connects_and_reports_without_ever_sending_the_password_back() {
     let mock = Mock::start().await;
     wifi_scene(&mock).await;
     let network = mock.network(mock.settings());
-    let app: axum::Router = p1ib::network::http::router(network.clone());
+    let app: axum::Router = p1ib::web::wifi::router(network.clone());
 
     let (code, list, _) = call(&app, "POST", "/api/v1/wifi/scan", None).await;
     assert_eq!(code, StatusCode::OK);
@@ -101,7 +101,7 @@ async fn serves_the_page_and_its_files() {
         },
         p1ib::network::Bus::System,
     );
-    let app: axum::Router = p1ib::network::http::router(network);
+    let app: axum::Router = p1ib::web::wifi::router(network);
     for (path, kind) in [
         ("/wifi", "text/html"),
         ("/wifi/wifi.js", "text/javascript"),
@@ -140,7 +140,7 @@ async fn in_access_point_mode_foreign_host_names_land_on_the_wifi_page() {
         .route("/", axum::routing::get(|| async { "dashboard" }))
         .layer(axum::middleware::from_fn_with_state(
             network.clone(),
-            p1ib::network::http::captive_portal,
+            p1ib::web::wifi::captive_portal,
         ));
     let get = |host: &'static str| {
         let app = app.clone();

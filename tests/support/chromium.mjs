@@ -1,6 +1,7 @@
 // What the browser test scripts (tests/<area>/browser.mjs) share: Debian's
-// Chromium through playwright-core (PLAYWRIGHT, set by tests/support/browser.rs)
-// with a throwaway profile, a watch on every request that leaves BASE_URL and on
+// Chromium through playwright-core (PLAYWRIGHT, tests/node_modules/playwright-core
+// as tests/package.json pins it, set by tests/support/browser.rs) with a
+// throwaway profile, a watch on every request that leaves BASE_URL and on
 // script errors, and `check`/`until` that record failures. `done()` adds the
 // "nothing from outside, no script errors" checks, closes the browser, prints
 // the summary and exits non-zero when anything failed.

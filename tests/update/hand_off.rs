@@ -1,7 +1,7 @@
 //! The .deb hand-off: the daemon stages only a verified, signed archive; the root side
 //! (`p1ib-upgrade`) verifies again, installs, restarts and rolls back (fake apt/systemctl).
 
-use crate::fixture::*;
+use super::fixture::*;
 use p1ib::update::upgrade::{self, Outcome, UpgradeSettings};
 use p1ib::update::{Activity, InstallKind, Platform, Settings, UpdateError, Updater};
 use std::path::{Path, PathBuf};

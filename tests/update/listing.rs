@@ -1,6 +1,6 @@
 //! Listing and choosing: recommended, latest, update available, notes, errors.
 
-use crate::fixture::*;
+use super::fixture::*;
 use p1ib::update::{Channel, InstallKind, Settings, Updater};
 
 fn settings(base_url: &str, channel: Channel, installed: &str) -> Settings {

@@ -1,7 +1,7 @@
 //! The standalone binary: verified swap, and refusal of everything that is not signed by the
 //! release key with a matching checksum, leaving the disk as it was.
 
-use crate::fixture::*;
+use super::fixture::*;
 use p1ib::update::{Activity, InstallKind, Platform, Settings, UpdateError, Updater};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! The pages in real headless Chromium (Debian's `chromium`, driven by
-//! playwright-core from assets/node_modules through tests/web/browser.mjs): the
+//! playwright-core from tests/node_modules through tests/web/browser.mjs): the
 //! dashboard fills and changes as telegrams arrive, a setting round-trips, an
 //! invalid value shows its error, the firmware page lists releases from a local
 //! fake release server, and the page requests nothing outside the daemon. Right
@@ -7,16 +7,13 @@
 //! selected window, and the firmware page says plainly that the release server
 //! cannot be reached. Screenshots go to test-artifacts/web/.
 
-use crate::common::*;
+use super::common::*;
 use axum::Json;
 use p1ib::update::{InstallKind, Settings, Updater};
 use p1ib::web::{Web, WebDeps};
 use serde_json::json;
 use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
-
-/// One Chromium at a time: the machine's few cores are shared.
-static CHROMIUM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A GitHub-style releases API on 127.0.0.1 with three releases.
 async fn fake_release_server(asset: String) -> std::net::SocketAddr {
@@ -47,7 +44,7 @@ async fn fake_release_server(asset: String) -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_work_in_headless_chromium() {
-    let _one = CHROMIUM.lock().await;
+    let _one = crate::support::browser::CHROMIUM.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = layers(dir.path()).load().unwrap();
     let mut settings = Settings::new(InstallKind::Standalone {
@@ -103,7 +100,7 @@ async fn pages_work_in_headless_chromium() {
         let _ = stopped.await;
     }));
 
-    let run = crate::browser_support::run_script("web", addr);
+    let run = crate::support::browser::run_script("web", addr);
     let result = tokio::spawn(run).await;
     feeder.abort();
     let _ = stop.send(());
@@ -122,14 +119,14 @@ async fn pages_work_in_headless_chromium() {
 /// refuses connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_start_without_internet_in_headless_chromium() {
-    let _one = CHROMIUM.lock().await;
+    let _one = crate::support::browser::CHROMIUM.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let config = layers(dir.path()).load().unwrap();
     let releases = format!(
         "http://{}/repos/p1ib/p1ib",
-        crate::firmware::refusing_address()
+        super::firmware::refusing_address()
     );
-    let updater = crate::firmware::updater(dir.path(), releases);
+    let updater = super::firmware::updater(dir.path(), releases);
     updater
         .check_now()
         .await
@@ -162,7 +159,7 @@ async fn a_fresh_start_without_internet_in_headless_chromium() {
     let server = tokio::spawn(p1ib::web::run(listener, web, async move {
         let _ = stopped.await;
     }));
-    let result = tokio::spawn(crate::browser_support::run_named_script(
+    let result = tokio::spawn(crate::support::browser::run_named_script(
         "web", "fresh", addr,
     ))
     .await;

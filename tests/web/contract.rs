@@ -2,7 +2,7 @@
 //! (shared/CONTRACTS.md §1): ten numbers per OBIS code, index 9 newest, kW/kWh
 //! whatever the protocol, missing codes absent (the apps read them as 0).
 
-use crate::common::*;
+use super::common::*;
 use axum::http::StatusCode;
 use serde_json::Value;
 

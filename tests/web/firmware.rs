@@ -1,7 +1,7 @@
 //! The firmware routes with the updater on: what the page is told when the
 //! release server cannot be reached.
 
-use crate::common::*;
+use super::common::*;
 use axum::http::StatusCode;
 use p1ib::update::{InstallKind, Settings, Updater};
 use p1ib::web::{Web, WebDeps};

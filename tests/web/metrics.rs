@@ -1,7 +1,7 @@
 //! `/metrics` passes `promtool check metrics` (Debian package `prometheus`) with
 //! an ASCII meter's values, a gas register, text values and rejected frames.
 
-use crate::common::*;
+use super::common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};
 

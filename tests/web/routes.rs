@@ -2,7 +2,7 @@
 //! without internals, 404 for unknown routes, body limits, and the admin
 //! password, sessions, CSRF and the wrong-password limit.
 
-use crate::common::*;
+use super::common::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use serde_json::json;

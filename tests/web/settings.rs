@@ -2,7 +2,7 @@
 //! and every invalid value refused with exactly the message the daemon's config
 //! validation gives, changing nothing.
 
-use crate::common::*;
+use super::common::*;
 use axum::http::StatusCode;
 use serde_json::json;
 

@@ -1,11 +1,9 @@
-//! The web server's integration tests, one binary: routes through `oneshot` with
+//! The web server's integration tests: routes through `oneshot` with
 //! no socket, the Homey contract for an ASCII and an HDLC meter, SSE on a real
 //! port, `/metrics` through `promtool`, and the pages in headless Chromium.
 
 mod assets;
 mod browser;
-#[path = "../support/browser.rs"]
-mod browser_support;
 mod common;
 mod contract;
 mod firmware;

@@ -5,8 +5,6 @@
 //! headless Chromium. `tests/run.sh` installs what they need.
 
 mod browser;
-#[path = "../support/browser.rs"]
-mod browser_support;
 mod client;
 mod fallback;
 mod harness;

@@ -1,6 +1,6 @@
 //! Integration tests of the daemon against real parts: pseudo-terminals from
 //! socat, TCP sockets, files, the real binary with signals and a systemd notify
-//! socket. One test binary; each module is one part.
+//! socket. Each module is one part.
 
 mod common;
 

@@ -1,7 +1,8 @@
-//! The Wi-Fi settings page and its JSON API, as axum routers for the web server to
-//! merge, and the captive-portal layer that sends a phone on the access point to
+//! The Wi-Fi settings page and its JSON API, as axum routers for [`super::router`]
+//! to merge, and the captive-portal layer that sends a phone on the access point to
 //! the page. Asks [`Network`] for everything; holds no state of its own. Passwords
-//! go in, never out: no response carries one.
+//! go in, never out: no response carries one. The page's files are
+//! [`assets::WIFI`], built like the dashboard's.
 //!
 //! Routes:
 //! - public: `GET /wifi` (the page), `GET /wifi/wifi.js`, `GET /wifi/wifi.css`,
@@ -10,22 +11,18 @@
 //!   `POST /api/v1/wifi/scan`, `POST /api/v1/wifi/connect` (202 with the attempt's
 //!   id; the outcome appears in the status).
 
-use super::{ConnectRequest, Mode, Network, NetworkError};
-use crate::web::{ApiError, FieldError};
+use super::assets;
+use super::{ApiError, FieldError};
+use crate::network::{ConnectRequest, Mode, Network, NetworkError};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::net::IpAddr;
-
-/// The page's files, embedded in the binary.
-const PAGE: &str = include_str!("../../assets/wifi/index.html");
-const SCRIPT: &str = include_str!("../../assets/wifi/wifi.js");
-const STYLE: &str = include_str!("../../assets/wifi/wifi.css");
 
 impl From<NetworkError> for ApiError {
     fn from(e: NetworkError) -> Self {
@@ -56,15 +53,15 @@ pub fn public_router<S: Clone + Send + Sync + 'static>(network: Network) -> Rout
     Router::new()
         .route(
             "/wifi",
-            get(|| async { asset(PAGE, "text/html; charset=utf-8") }),
+            get(|h: HeaderMap| async move { page("index.html", &h) }),
         )
         .route(
             "/wifi/wifi.js",
-            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
+            get(|h: HeaderMap| async move { page("wifi.js", &h) }),
         )
         .route(
             "/wifi/wifi.css",
-            get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+            get(|h: HeaderMap| async move { page("wifi.css", &h) }),
         )
         .route("/api/v1/wifi/status", get(status))
         .with_state(network)
@@ -79,15 +76,12 @@ pub fn admin_router<S: Clone + Send + Sync + 'static>(network: Network) -> Route
         .with_state(network)
 }
 
-fn asset(body: &'static str, content_type: &'static str) -> Response {
-    let mut resp = body.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    resp
+/// One of the page's embedded files.
+fn page(name: &str, headers: &HeaderMap) -> Response {
+    assets::serve_wifi(name, headers).unwrap_or_else(|| ApiError::NotFound.into_response())
 }
 
-/// `GET /api/v1/wifi/status`: the [`super::Status`], read fresh when NetworkManager
+/// `GET /api/v1/wifi/status`: the [`crate::network::Status`], read fresh when NetworkManager
 /// answers (the page polls it while a connection comes up).
 async fn status(State(network): State<Network>) -> Response {
     if network.settings().manage {
