@@ -44,27 +44,6 @@ function toast(text) {
   toastTimer = setTimeout(() => { t.hidden = true; }, 3500);
 }
 
-// ------------------------------------------------------------------ names
-const NAMES = {
-  '1-0:1.8.0': 'Active energy import', '1-0:2.8.0': 'Active energy export',
-  '1-0:1.8.1': 'Energy import, tariff 1', '1-0:1.8.2': 'Energy import, tariff 2',
-  '1-0:2.8.1': 'Energy export, tariff 1', '1-0:2.8.2': 'Energy export, tariff 2',
-  '1-0:3.8.0': 'Reactive energy import', '1-0:4.8.0': 'Reactive energy export',
-  '1-0:1.7.0': 'Active power import', '1-0:2.7.0': 'Active power export',
-  '1-0:3.7.0': 'Reactive power import', '1-0:4.7.0': 'Reactive power export',
-  '1-0:21.7.0': 'Power import L1', '1-0:41.7.0': 'Power import L2', '1-0:61.7.0': 'Power import L3',
-  '1-0:22.7.0': 'Power export L1', '1-0:42.7.0': 'Power export L2', '1-0:62.7.0': 'Power export L3',
-  '1-0:23.7.0': 'Reactive import L1', '1-0:43.7.0': 'Reactive import L2', '1-0:63.7.0': 'Reactive import L3',
-  '1-0:24.7.0': 'Reactive export L1', '1-0:44.7.0': 'Reactive export L2', '1-0:64.7.0': 'Reactive export L3',
-  '1-0:32.7.0': 'Voltage L1', '1-0:52.7.0': 'Voltage L2', '1-0:72.7.0': 'Voltage L3',
-  '1-0:31.7.0': 'Current L1', '1-0:51.7.0': 'Current L2', '1-0:71.7.0': 'Current L3',
-  '1-0:14.7.0': 'Frequency', '0-0:96.7.21': 'Power failures', '0-0:96.7.9': 'Long power failures',
-  '1-0:32.32.0': 'Voltage sags L1', '1-0:52.32.0': 'Voltage sags L2', '1-0:72.32.0': 'Voltage sags L3',
-  '1-0:32.36.0': 'Voltage swells L1', '1-0:52.36.0': 'Voltage swells L2', '1-0:72.36.0': 'Voltage swells L3',
-  '0-0:96.14.0': 'Tariff', '0-0:1.0.0': 'Meter clock',
-};
-const nameOf = (obis) => NAMES[obis] || (/^0-\d+:24\.2\.[13]$/.test(obis) ? 'Gas / sub-meter' : obis);
-
 // ---------------------------------------------------------------- routing
 const VIEWS = ['dashboard', 'settings', 'firmware'];
 function route() {
@@ -194,10 +173,10 @@ function showReading(r) {
     bar.classList.toggle('over', frac >= 1);
   }
   const rows = r.values.map((v) => el('tr', { 'data-obis': v.obis },
-    el('td', {}, nameOf(v.obis), el('div', { class: 'o', text: v.obis })),
+    el('td', {}, v.name, el('div', { class: 'o', text: v.obis })),
     el('td', { class: 'v', text: fmtNum(v.value, v.unit === 'V' || v.unit === 'A' ? 1 : (Math.abs(v.value) >= 1000 ? 1 : 3)) + ' ' + v.unit })));
   const texts = r.texts.filter((t) => t.obis !== '0-0:1.0.0').map((t) => el('tr', { 'data-obis': t.obis },
-    el('td', {}, nameOf(t.obis), el('div', { class: 'o', text: t.obis })), el('td', { class: 'v', text: t.text })));
+    el('td', {}, t.name, el('div', { class: 'o', text: t.obis })), el('td', { class: 'v', text: t.text })));
   $('values').replaceChildren(el('tbody', {}, ...rows, ...texts));
   charts.push(r.sample);
   setText('last-age', 'just now');

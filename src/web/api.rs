@@ -74,6 +74,9 @@ pub async fn device_info(State(web): State<Web>) -> Json<Value> {
 #[derive(Serialize)]
 pub struct ValueView<'a> {
     pub obis: Obis,
+    /// What it is, in words: the same name Home Assistant shows (one table,
+    /// [`crate::mqtt::keys`]).
+    pub name: String,
     /// kW, kWh, kvar, V, A, ... (as ASCII meters and `/meterData` show them).
     pub value: f64,
     pub unit: &'a str,
@@ -82,6 +85,23 @@ pub struct ValueView<'a> {
     pub base_unit: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<&'a str>,
+}
+
+/// A text value as the dashboard shows it.
+#[derive(Serialize)]
+pub struct TextView<'a> {
+    pub obis: Obis,
+    /// Its name in words ([`crate::mqtt::keys`]).
+    pub name: String,
+    pub text: &'a str,
+}
+
+/// A value's name for people: the Home Assistant entity name MQTT gives it.
+fn name_of(m: &crate::hub::Measurement) -> String {
+    use crate::mqtt::keys;
+    keys::numeric(m.obis, keys::Kind::of(m.quantity, &m.unit), false)
+        .0
+        .name
 }
 
 /// A reading as the dashboard and `/api/v1/reading` show it.
@@ -96,7 +116,7 @@ pub struct ReadingView<'a> {
     pub clock: Option<&'a str>,
     pub encrypted: bool,
     pub values: Vec<ValueView<'a>>,
-    pub texts: &'a [crate::hub::TextValue],
+    pub texts: Vec<TextView<'a>>,
     pub derived: &'a crate::hub::Derived,
     /// The point this reading adds to the graphs (same fields as the history).
     pub sample: Option<&'a Sample>,
@@ -119,6 +139,7 @@ impl<'a> ReadingView<'a> {
                     let (value, unit) = m.display();
                     ValueView {
                         obis: m.obis,
+                        name: name_of(m),
                         value,
                         unit,
                         base: m.value,
@@ -127,7 +148,16 @@ impl<'a> ReadingView<'a> {
                     }
                 })
                 .collect(),
-            texts: &r.texts,
+            texts: r
+                .texts
+                .iter()
+                .map(|t| TextView {
+                    obis: t.obis,
+                    name: crate::mqtt::keys::text(t.obis)
+                        .map_or_else(|| t.obis.to_string(), |k| k.name),
+                    text: &t.text,
+                })
+                .collect(),
             derived: &r.derived,
             sample,
         }

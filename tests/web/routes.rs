@@ -66,6 +66,15 @@ async fn reading_is_404_until_the_first_telegram_then_the_newest() {
         (Some(2500.0), Some("W"))
     );
     assert_eq!(j["sample"]["import_w"], 2500.0);
+    // names come from the one table MQTT uses too (the original device's names)
+    let energy = j["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["obis"] == "1-0:1.8.0")
+        .unwrap();
+    assert_eq!(energy["name"], "Active energy import Q1 Q4");
+    assert_eq!(p["name"], "Active power plus Q1 Q4");
 }
 
 #[tokio::test]
