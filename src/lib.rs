@@ -8,10 +8,10 @@
 //! - [`config`]: configuration layers (defaults, file, settings, env, flags), checked.
 //! - [`source`]: where the meter's bytes come from (serial, TCP, replay, simulator).
 //! - [`time`]: milliseconds since the epoch and calendar dates, without a clock.
-//! - [`hub`]: normalised readings, history, counters and the broadcast to consumers.
+//! - [`hub`]: normalised readings, the dashboard's series, counters and the broadcast.
 //! - [`app`]: the daemon's runner: tasks, readiness, graceful shutdown.
 //! - [`log`]: tracing to stderr/journald and to a UDP log sink.
-//! - [`leds`]: status LEDs through the Linux LED class.
+//! - [`leds`]: status LEDs through the Linux LED class, one task owning each.
 //! - [`network`]: Wi-Fi setup and the access-point fallback through NetworkManager (D-Bus).
 //! - [`mqtt`]: MQTT state topics and Home Assistant discovery, availability, reconnects.
 //! - [`mdns`]: announces `p1ib.local`, `_p1ib._tcp` and `_http._tcp` on the LAN.

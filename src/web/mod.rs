@@ -6,6 +6,9 @@
 //!
 //! Layout:
 //! - [`router`]: every route, tested with `oneshot` and no socket.
+//! - [`server`]: the accept loop: header and idle timeouts, the connection cap.
+//! - `host`: the Host check against DNS rebinding; `wire`: hyper's own error
+//!   answers in the house style.
 //! - [`api`]: `/meterData`, `/deviceInfo`, reading, history, status, restart, firmware.
 //! - [`settings`]: the settings form's schema, config get/check/set, secrets redacted.
 //! - [`auth`]: sessions, CSRF, the admin login and the wrong-password limit.
