@@ -8,8 +8,8 @@
 //! or subscribes ([`Hub::subscribe`]). A slow subscriber lags (it gets
 //! `RecvError::Lagged` and skips ahead); it never slows the reader.
 //!
-//! Layout: [`reading`] normalises a telegram into a [`Reading`] (pure);
-//! [`history`] keeps the dashboard's hour and day series.
+//! Layout: `reading` normalises a telegram into a [`Reading`] (pure);
+//! `history` keeps the dashboard's hour and day series.
 
 mod history;
 mod reading;
