@@ -27,7 +27,7 @@ use tower::ServiceExt;
 /// connection may sit idle between requests.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and headers) hyper reads. Larger heads
-/// are answered 431 (see [`super::wire`]); also what one connection can make the
+/// are answered 431 (see `web::wire`); also what one connection can make the
 /// daemon hold while it waits.
 pub const MAX_HEAD: usize = 32 * 1024;
 /// Files kept free for everything else (the meter, MQTT, history, logs).
@@ -38,7 +38,7 @@ const MAX_CONNECTIONS: usize = 1024;
 const DRAIN: Duration = Duration::from_secs(2);
 
 /// How many connections may be open at once: the open-file limit less a reserve,
-/// at most [`MAX_CONNECTIONS`].
+/// at most `MAX_CONNECTIONS`.
 pub fn connection_cap() -> usize {
     let files = open_file_limit().unwrap_or(1024);
     files
@@ -103,7 +103,7 @@ impl Connections {
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then gives open
-/// connections [`DRAIN`] to finish.
+/// connections `DRAIN` to finish.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
     let cap = connection_cap();
     let connections = Arc::new(Connections::default());
