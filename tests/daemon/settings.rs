@@ -149,6 +149,13 @@ fn a_crash_mid_write_leaves_the_old_or_the_new_file() {
             "round {round}: a mixed file"
         );
     }
+    // what the kills left beside it (whole copies of the settings) goes at the next start
+    Layers {
+        settings: Some(dir.join("settings.toml")),
+        ..Layers::default()
+    }
+    .remove_stale_temp_files();
+    assert_eq!(leftovers(dir.path()), Vec::<String>::new());
 }
 
 /// Keys that concurrent savers change, one each.
