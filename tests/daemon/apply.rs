@@ -47,17 +47,7 @@ async fn a_saved_meter_source_takes_effect_without_a_restart() {
         .send()
         .await
         .unwrap();
-    let cookie = session.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = session.json::<serde_json::Value>().await.unwrap()["csrf"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, csrf) = cookie_and_csrf(session).await;
     // Before a password is set, setting one is the only change allowed.
     let login = http
         .post(format!("{base}/api/v1/password"))
@@ -68,17 +58,7 @@ async fn a_saved_meter_source_takes_effect_without_a_restart() {
         .await
         .unwrap();
     assert_eq!(login.status(), 200);
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = login.json::<serde_json::Value>().await.unwrap()["csrf"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, csrf) = cookie_and_csrf(login).await;
     let saved = http
         .put(format!("{base}/api/v1/config"))
         .header("cookie", &cookie)
@@ -108,4 +88,20 @@ async fn a_saved_meter_source_takes_effect_without_a_restart() {
 
     stop.send(()).unwrap();
     daemon.await.unwrap().unwrap();
+}
+
+/// The session cookie an answer sets, and the CSRF token in its body.
+async fn cookie_and_csrf(answer: reqwest::Response) -> (String, String) {
+    let cookie = answer.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = answer.json::<serde_json::Value>().await.unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
 }

@@ -3,8 +3,7 @@
 //! heads, parallel password guesses, the password hash's memory, and a broken
 //! settings file at start.
 
-use super::common::TempDir;
-use std::io::{BufRead, BufReader, Read};
+use super::common::{TempDir, lines_of};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -43,18 +42,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let (tx, lines) = mpsc::channel();
-        for pipe in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
+        let lines = lines_of(&mut child);
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut seen = Vec::new();
         let addr = loop {

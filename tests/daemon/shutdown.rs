@@ -2,8 +2,8 @@
 //! the web server listens, and stops cleanly and quickly on SIGTERM and SIGINT;
 //! an invalid configuration stops it before it starts.
 
-use super::common::TempDir;
-use std::io::{BufRead, BufReader, Read, Write};
+use super::common::{TempDir, lines_of};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixDatagram;
 use std::process::{Child, Command, Stdio};
@@ -28,18 +28,7 @@ fn demo(dir: &TempDir) -> (Child, UnixDatagram, mpsc::Receiver<String>) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (tx, rx) = mpsc::channel();
-    for pipe in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
+    let rx = lines_of(&mut child);
     (child, notify, rx)
 }
 
