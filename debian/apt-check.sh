@@ -49,7 +49,7 @@ fail() { echo "debian/apt-check.sh: FAILED: $*" >&2; exit 1; }
 step "tools"
 declare -A TOOLS=([debootstrap]=debootstrap [apt-ftparchive]=apt-utils [gpg]=gnupg
   [openssl]=openssl [python3]=python3 [zstd]=zstd [dpkg-deb]=dpkg-dev [xz]=xz-utils [curl]=curl)
-[ "$ARCH" = amd64 ] || TOOLS+=([qemu-aarch64-static]=qemu-user-static [update-binfmts]=binfmt-support)
+[ "$ARCH" = amd64 ] || TOOLS+=([qemu-aarch64-static]=qemu-user-static)
 missing=()
 for t in "${!TOOLS[@]}"; do command -v "$t" >/dev/null || missing+=("${TOOLS[$t]}"); done
 [ -s /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
@@ -58,10 +58,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if [ "$ARCH" != amd64 ]; then
-  # The root's programs are arm64: the kernel hands them to qemu (binfmt_misc, F flag).
+  # The root's programs are arm64: the kernel hands them to qemu (binfmt_misc, with the F
+  # flag, so the interpreter is opened now and works inside the chroot). What systemd-binfmt
+  # would do at boot, with qemu-user-static's own entry.
   [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-  update-binfmts --enable qemu-aarch64 2>/dev/null || true
-  grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 || fail "binfmt_misc has no qemu-aarch64 entry"
+  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register
+  grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 || fail "binfmt_misc has no qemu-aarch64 entry with the F flag"
 fi
 
 step "packages"
@@ -135,7 +137,9 @@ INCLUDE=ca-certificates,curl,sudo
 PI_OS="systemd systemd-sysv avahi-daemon network-manager dnsmasq-base polkitd"
 MIRROR=${P1IB_DEBIAN_MIRROR:-$(sed -n 's/^URIs: *\(http[^ ]*\/debian\)\/*$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-TARBALL=$CACHE/debian-$SUITE-$ARCH-$(echo "$INCLUDE $PI_OS" | sha256sum | cut -c1-8).tar.zst
+# Named by suite, arch and what is in it; bump ROOT_FORMAT when the way it is made changes.
+ROOT_FORMAT=1
+TARBALL=$CACHE/debian-$SUITE-$ARCH-$(echo "$ROOT_FORMAT $INCLUDE $PI_OS" | sha256sum | cut -c1-8).tar.zst
 mkdir -p "$ROOT"
 CACHED=0
 if [ -f "$TARBALL" ]; then
@@ -171,6 +175,7 @@ else
   tar --zstd -cpf "$TARBALL.tmp.$$" -C "$ROOT" --numeric-owner \
     --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' --exclude='./tmp/*' .
   mv "$TARBALL.tmp.$$" "$TARBALL"
+  find "$CACHE" -maxdepth 1 -name "debian-$SUITE-$ARCH-*.tar.zst" ! -name "${TARBALL##*/}" -delete
   echo "made and cached: $TARBALL ($(du -h "$TARBALL" | cut -f1))"
 fi
 cp "$W/ca.crt" "$ROOT/usr/local/share/ca-certificates/p1ib-apt-check.crt"
