@@ -3,16 +3,21 @@
 # the .deb (README: "Debian package"):
 #   1. compiles the HAT overlay with dtc (warnings are errors),
 #   2. one release build of p1ib + p1ib-upgrade, the man page from --help (help2man),
-#   3. the amd64 .deb with cargo-deb, and lintian on it (no error, no warning; the few
-#      accepted tags are in debian/p1ib.lintian-overrides, each with its reason),
+#   3. the amd64 .deb with cargo-deb, and p1ib-apt-source (debian/apt-source.sh: the apt
+#      repository's entry and key, P1IB_ARCHIVE_KEYRING or else a throwaway key's, made once
+#      in target/apt-key/, that debian/apt-check.sh signs its test repository with), and
+#      lintian on both (no error, no warning; the few accepted tags are in
+#      debian/p1ib.lintian-overrides, each with its reason),
 #   4. installs it into a throwaway root (dpkg --root R --force-script-chrootless) and checks
 #      files, conffile, user, dialout membership, state directory, enabled units, an upgrade
-#      that keeps the user's settings, and purge,
+#      that keeps the user's settings, and purge; and p1ib-apt-source: entry (conffile) and
+#      key installed, both kept on remove, both gone on purge,
 #   5. systemd-analyze verify on the units and security --offline=true (exposure <= 2.0),
 #   6. cross-builds arm64 with ../shared/tools/cross-build.sh, runs `p1ib --version` and
 #      `p1ib decode` on corpus files under qemu-aarch64-static, and packages the arm64 .deb.
 # usage: debian/check.sh [--no-cross]      (must run as root: apt, dpkg --root, cross-build)
-# Output: target/debian/p1ib_<version>_amd64.deb (and _arm64.deb).
+# Output: target/debian/p1ib_<version>_amd64.deb (and _arm64.deb), p1ib-apt-source_<version>_all.deb.
+# debian/apt-check.sh then installs them from a signed apt repository on a clean Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROJECT=$(pwd)
@@ -27,7 +32,7 @@ fail() { echo "debian/check.sh: FAILED: $*" >&2; exit 1; }
 step "tools"
 declare -A TOOLS=([dpkg-deb]=dpkg-dev [lintian]=lintian [dtc]=device-tree-compiler
   [systemd-analyze]=systemd [help2man]=help2man [qemu-aarch64-static]=qemu-user-static
-  [fakeroot]=fakeroot)
+  [fakeroot]=fakeroot [gpg]=gnupg)
 missing=()
 for t in "${!TOOLS[@]}"; do command -v "$t" >/dev/null || missing+=("${TOOLS[$t]}"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -59,8 +64,22 @@ DEB=$(ls target/debian/p1ib_*_amd64.deb)
 dpkg-deb --info "$DEB" | sed -n '/Package:/,$p'
 dpkg-deb --contents "$DEB"
 
+step "p1ib-apt-source"
+# The key that signs the apt repository. Releases use the real one (release.yml); a local or
+# CI build a throwaway key's, the one debian/apt-check.sh signs its test repository with.
+rm -f target/debian/p1ib-apt-source_*.deb
+if [ -n "${P1IB_ARCHIVE_KEYRING:-}" ]; then
+  cp "$P1IB_ARCHIVE_KEYRING" "$DOC/p1ib-archive-keyring.gpg"
+else
+  echo "archive key: throwaway $(debian/apt-repo.sh test-key target/apt-key)"
+  GNUPGHOME="$PROJECT/target/apt-key" debian/apt-repo.sh keyring "$DOC/p1ib-archive-keyring.gpg"
+  gpgconf --homedir "$PROJECT/target/apt-key" --kill all
+fi
+SRC=$(debian/apt-source.sh "$DOC/p1ib-archive-keyring.gpg" "$(dpkg-deb --field "$DEB" Version)" target/debian)
+dpkg-deb --contents "$SRC"
+
 step "lintian"
-lintian --fail-on error,warning --display-info --tag-display-limit 0 "$DEB" | tee "$DOC/lintian.log"
+lintian --fail-on error,warning --display-info --tag-display-limit 0 "$DEB" "$SRC" | tee "$DOC/lintian.log"
 
 step "install into a throwaway root"
 R=$(mktemp -d /tmp/p1ib-root.XXXXXX)
@@ -115,6 +134,18 @@ EXPOSURE=$(sed -n 's/.*Overall exposure level for p1ib.service: \([0-9.]*\).*/\1
 [ ! -e "$R/var/lib/p1ib" ] && [ ! -e "$R/etc/p1ib/config.toml" ] || fail "purge left state or configuration"
 [ ! -e "$R/etc/systemd/system/multi-user.target.wants/p1ib.service" ] || fail "purge left the unit enabled"
 echo "purge removed configuration, state and unit links"
+
+"${DPKG[@]}" -i "$SRC"
+E=etc/apt/sources.list.d/p1ib.sources K=usr/share/keyrings/p1ib-archive-keyring.gpg
+grep -q "^ /$E " "$R/var/lib/dpkg/status" || fail "$E is not a conffile"
+cmp -s debian/p1ib.sources "$R/$E" || fail "$E differs from debian/p1ib.sources"
+cmp -s "$DOC/p1ib-archive-keyring.gpg" "$R/$K" || fail "$K is not the archive key"
+# dpkg keeps conffiles on remove: the entry's key must stay with it, or apt update fails.
+"${DPKG[@]}" --remove p1ib-apt-source
+[ -f "$R/$E" ] && [ -f "$R/$K" ] || fail "p1ib-apt-source: remove left the entry without its key"
+"${DPKG[@]}" --purge p1ib-apt-source
+[ ! -e "$R/$E" ] && [ ! -e "$R/$K" ] || fail "p1ib-apt-source: purge left the entry or its key"
+echo "p1ib-apt-source: entry (conffile) and key installed, kept on remove, gone on purge"
 
 if [ "$CROSS" = 1 ]; then
   step "cross-build arm64 and run under qemu-aarch64-static"

@@ -26,7 +26,9 @@ const firmwarePage = (function () {
     }
     dl.replaceChildren(...items.flat());
     const banner = $('fw-banner');
+    const apt = s.install_kind === 'apt';
     if (!fw.enabled) { banner.className = 'banner warn'; banner.textContent = 'Update checks are off (update.channel = "off").'; }
+    else if (apt) { banner.className = 'banner'; banner.textContent = 'p1ib comes from the p1ib apt repository: apt updates it with the rest of the system (sudo apt update && sudo apt upgrade). This page lists the releases and installs none.'; }
     else if (s.last_error) {
       // A plain sentence; the technical chain (URL, causes) behind a disclosure for a bug report.
       banner.className = 'banner bad';
@@ -45,8 +47,8 @@ const firmwarePage = (function () {
       if (r.version === s.installed) tags.push(pill('installed', ''));
       const installed = r.version === s.installed;
       const btn = el('button', { type: 'button', class: installed ? '' : 'primary', 'data-version': r.version,
-        disabled: installed || !r.installable || busy || !session.can_change,
-        title: !r.installable ? 'No signed build of this release for this device' : (!session.can_change ? 'Log in on the settings page first' : ''),
+        disabled: installed || apt || !r.installable || busy || !session.can_change,
+        title: apt ? 'apt updates p1ib: sudo apt update && sudo apt upgrade' : !r.installable ? 'No signed build of this release for this device' : (!session.can_change ? 'Log in on the settings page first' : ''),
         text: installed ? 'Installed' : 'Install', onclick: () => install(r.version) });
       return el('article', { class: 'card release', 'data-version': r.version },
         el('div', { class: 'release-head' }, el('h2', { text: 'v' + r.version }), ...tags, el('span', { class: 'spacer' }),

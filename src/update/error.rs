@@ -39,6 +39,11 @@ pub enum UpdateError {
     Archive { name: String, wanted: String },
     #[error("another update is being installed right now")]
     Busy,
+    #[error(
+        "p1ib comes from the p1ib apt repository and is updated by apt with the rest of the system (`{}`); nothing was installed",
+        super::apt::UPDATE_COMMAND
+    )]
+    ThroughApt,
     #[error("{what} {}", path.display())]
     Io {
         what: &'static str,

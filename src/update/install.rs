@@ -16,6 +16,9 @@ pub enum InstallKind {
     /// Installed by dpkg: the signed .deb archive is staged in `staging_dir`, where
     /// `p1ib-upgrade.path` sees it and starts the root-owned `p1ib-upgrade.service`.
     Deb { staging_dir: PathBuf },
+    /// Installed by dpkg from the p1ib apt repository (its sources entry is enabled): apt
+    /// updates p1ib with the rest of the system; the updater lists releases, installs none.
+    Apt,
 }
 
 /// Where the .deb hand-off happens (the daemon's `StateDirectory=p1ib`).
@@ -26,10 +29,18 @@ pub const RESULT_FILE: &str = "last-result.json";
 impl InstallKind {
     /// A .deb install if the binary lives in /usr/bin or /usr/sbin (the package manager's
     /// part of the file system; a hand-installed binary belongs in /usr/local or a home
-    /// directory), else standalone.
+    /// directory), else standalone; an apt one if that .deb's sources entry
+    /// ([`super::apt::SOURCES_FILE`]) is enabled.
     pub fn detect() -> InstallKind {
         let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("p1ib"));
-        Self::for_binary(exe)
+        match Self::for_binary(exe) {
+            InstallKind::Deb { .. }
+                if super::apt::from_repository(Path::new(super::apt::SOURCES_FILE)) =>
+            {
+                InstallKind::Apt
+            }
+            kind => kind,
+        }
     }
 
     /// How the binary at `exe` is updated.
@@ -47,6 +58,7 @@ impl InstallKind {
         match self {
             InstallKind::Standalone { .. } => "standalone",
             InstallKind::Deb { .. } => "deb",
+            InstallKind::Apt => "apt",
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`github`]: the releases API as data (list, recommended, latest).
 //! - [`artifact`]: artifact names per platform, download, checksum and signature checks.
 //! - [`install`]: standalone swap, .deb staging, re-exec.
+//! - [`apt`]: whether apt keeps p1ib current (then the updater lists releases, installs none).
 //! - [`upgrade`]: the root side of the .deb hand-off (`p1ib-upgrade`): install, restart, roll back.
 //! - [`key`]: the release public key built into the binary.
 //!
@@ -13,6 +14,7 @@
 //! hands clones to the web firmware page ([`Updater::status`], [`Updater::check_now`],
 //! [`Updater::install`]) and to MQTT ([`Updater::subscribe`] for "update available").
 
+pub mod apt;
 pub mod artifact;
 mod error;
 pub mod github;
@@ -198,7 +200,7 @@ impl Updater {
             })?;
         let last_upgrade = match &settings.install {
             InstallKind::Deb { staging_dir } => read_result(staging_dir),
-            InstallKind::Standalone { .. } => None,
+            InstallKind::Standalone { .. } | InstallKind::Apt => None,
         };
         let status = Status {
             installed: settings.current_version.clone(),
@@ -339,6 +341,9 @@ impl Updater {
 
     async fn install_inner(&self, version: &str) -> Result<Activity, UpdateError> {
         let s = &self.inner.settings;
+        if s.install == InstallKind::Apt {
+            return Err(UpdateError::ThroughApt);
+        }
         let release = self
             .inner
             .releases
@@ -351,6 +356,7 @@ impl Updater {
         let name = match &s.install {
             InstallKind::Standalone { .. } => s.platform.standalone_asset(version),
             InstallKind::Deb { .. } => s.platform.deb_asset(version),
+            InstallKind::Apt => return Err(UpdateError::ThroughApt),
         };
         let asset = artifact::find(&release, &name)?.clone();
         let sums = match release
@@ -393,6 +399,7 @@ impl Updater {
                     install::stage(&path, &staging_dir)?;
                     Ok(Activity::Staged(version))
                 }
+                InstallKind::Apt => Err(UpdateError::ThroughApt),
             }
         })
         .await
@@ -422,6 +429,8 @@ impl Updater {
         let wanted = match &s.install {
             InstallKind::Standalone { .. } => s.platform.standalone_asset(&r.version),
             InstallKind::Deb { .. } => s.platform.deb_asset(&r.version),
+            // apt installs it; nothing here is for this page to install.
+            InstallKind::Apt => String::new(),
         };
         ReleaseInfo {
             version: r.version.clone(),
@@ -512,6 +521,18 @@ mod tests {
             api_base("http://127.0.0.1:9/repos/a/b"),
             "http://127.0.0.1:9/repos/a/b"
         );
+    }
+
+    #[tokio::test]
+    async fn an_apt_installed_p1ib_refuses_to_install_and_says_apt_updates_it() {
+        let updater = Updater::new(Settings::new(InstallKind::Apt)).unwrap();
+        assert_eq!(updater.status().install_kind, "apt");
+        let err = updater.install("9.9.9").await.unwrap_err();
+        assert!(matches!(err, UpdateError::ThroughApt), "{err:?}");
+        let status = updater.status();
+        assert_eq!(status.activity, Activity::Idle);
+        let shown = status.last_error.unwrap();
+        assert!(shown.contains(apt::UPDATE_COMMAND), "{shown}");
     }
 
     #[test]
