@@ -3,7 +3,7 @@
 //! sends nothing.
 
 use super::keys::{Key, Kind, slug};
-use super::publisher::Settings;
+use super::settings::Settings;
 use serde_json::{Map, Value, json};
 
 /// `<discovery_prefix>/sensor/<node_id>/p1ib_<key>/config`.
@@ -80,7 +80,7 @@ pub fn config(s: &Settings, key: &Key, kind: Kind, model: Option<&str>, expires:
 mod tests {
     use super::*;
     use crate::mqtt::keys;
-    use crate::mqtt::publisher::Device;
+    use crate::mqtt::settings::Device;
     use std::time::Duration;
 
     fn settings() -> Settings {

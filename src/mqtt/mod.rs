@@ -8,20 +8,23 @@
 //! - [`discovery`]: Home Assistant discovery configs.
 //! - [`publisher`]: messages per reading: guard, reduced mode, rate limit, JSON.
 //! - [`session`]: the broker connection, a telegram's messages in one write.
+//! - [`settings`]: what the layer is told: the `[mqtt]` settings and the device.
 //! - [`tls`]: CA store, mutual TLS.
 
 pub mod discovery;
 pub mod keys;
 pub mod publisher;
 pub mod session;
+pub mod settings;
 pub mod tls;
 
 use crate::config::{Config, MqttConfig};
 use crate::hub::Hub;
-use publisher::{Device, Message, Publisher, RateLimit, Settings};
+use publisher::{Message, Publisher, RateLimit};
 use rumqttc::{Publish, QoS};
 use serde::Serialize;
 use session::{Link, Out, Outbox};
+use settings::{Device, Settings};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -6,10 +6,11 @@
 
 use super::discovery;
 use super::keys::{self, Key, Kind};
+use super::settings::Settings;
 use crate::hub::Reading;
 use crate::p1::Obis;
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tracing::{info, warn};
@@ -17,60 +18,6 @@ use tracing::{info, warn};
 /// A total lower than the last one published is held back; if the meter keeps
 /// sending lower values this long, it was replaced (or reset) and they are taken.
 pub const GUARD_RESET_AFTER: Duration = Duration::from_secs(15 * 60);
-
-/// The Home Assistant device all entities belong to.
-#[derive(Clone, Debug, Default)]
-pub struct Device {
-    /// `p1ib_<device id><suffix>`: the device identifier and unique-id prefix.
-    pub id: String,
-    pub name: String,
-    pub sw_version: String,
-    pub configuration_url: Option<String>,
-}
-
-/// What the publisher needs from the configuration (see `config::MqttConfig`).
-#[derive(Clone, Debug)]
-pub struct Settings {
-    pub prefix: String,
-    pub discovery: bool,
-    pub discovery_prefix: String,
-    pub node_id: String,
-    pub per_value: bool,
-    pub json: bool,
-    pub retain: bool,
-    pub min_interval: Duration,
-    pub reduced: bool,
-    pub max_age: Duration,
-    pub disabled: HashSet<String>,
-    pub hysteresis: HashMap<String, f64>,
-    pub expire_after: Option<Duration>,
-    pub device: Device,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            prefix: "p1ib".into(),
-            discovery: true,
-            discovery_prefix: "homeassistant".into(),
-            node_id: "p1ib".into(),
-            per_value: true,
-            json: false,
-            retain: false,
-            min_interval: Duration::ZERO,
-            reduced: false,
-            max_age: Duration::from_secs(300),
-            disabled: HashSet::new(),
-            hysteresis: HashMap::new(),
-            expire_after: None,
-            device: Device {
-                id: "p1ib".into(),
-                name: "p1ib".into(),
-                ..Device::default()
-            },
-        }
-    }
-}
 
 /// One MQTT message to send.
 #[derive(Clone, Debug, PartialEq)]

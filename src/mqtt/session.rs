@@ -482,7 +482,7 @@ pub fn encode_qos0(topic: &str, payload: &[u8], retain: bool, buf: &mut BytesMut
 /// The connection options from the configuration and the publisher's settings.
 pub fn options(
     config: &crate::config::MqttConfig,
-    s: &super::publisher::Settings,
+    s: &super::settings::Settings,
 ) -> Result<ConnectOptions, MqttError> {
     let client_id = if config.client_id.is_empty() {
         s.device.id.replace('_', "-")
