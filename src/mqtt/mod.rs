@@ -205,30 +205,6 @@ impl Deps {
     }
 }
 
-/// The publisher's settings from the configuration.
-pub fn settings(config: &MqttConfig, device: Device) -> Settings {
-    Settings {
-        prefix: config.prefix.clone(),
-        discovery: config.discovery,
-        discovery_prefix: config.discovery_prefix.clone(),
-        node_id: config.node_id.clone(),
-        per_value: config.per_value,
-        json: config.json,
-        retain: config.retain,
-        min_interval: config.min_interval,
-        reduced: config.reduced,
-        max_age: config.max_age,
-        disabled: config.disabled.iter().cloned().collect(),
-        hysteresis: config
-            .hysteresis
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect(),
-        expire_after: config.expire_after,
-        device,
-    }
-}
-
 /// Publishes readings until `shutdown`. Never ends on its own: a lost broker is
 /// retried with backoff, a bad TLS setting is logged and shown in the status.
 pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), MqttError> {
@@ -241,8 +217,8 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
         mut update,
         commands,
     } = deps;
-    let s = Arc::new(settings(&config, device));
-    let opts = match session::options(&config, &s) {
+    let s = Arc::new(Settings { config, device });
+    let opts = match session::options(&s) {
         Ok(o) => o,
         Err(e) => {
             error!(error = %e, "MQTT cannot start; fix the [mqtt] settings");
@@ -257,11 +233,11 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut driver = tokio::spawn(session::drive(opts, outbox, link_tx, stop_rx));
 
-    let ha_status = format!("{}/status", s.discovery_prefix);
-    let cmd_prefix = format!("{}/cmd/", s.prefix);
-    let commands = commands.filter(|_| config.commands);
+    let ha_status = format!("{}/status", s.config.discovery_prefix);
+    let cmd_prefix = format!("{}/cmd/", s.config.prefix);
+    let commands = commands.filter(|_| s.config.commands);
     let mut publisher = Publisher::new(s.clone());
-    let mut limiter = RateLimit::new(s.min_interval);
+    let mut limiter = RateLimit::new(s.config.min_interval);
     let mut readings = hub.subscribe();
     let mut connected = false;
     let mut out: Vec<Message> = Vec::with_capacity(128);

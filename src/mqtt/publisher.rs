@@ -151,10 +151,11 @@ impl Publisher {
         for e in &mut self.entries {
             e.announced = false;
         }
-        if self.s.discovery && self.s.reduced {
+        if self.s.config.discovery && self.s.config.reduced {
             // remove the entities of disabled values, seen or not
-            let mut gone: Vec<&String> = self.s.disabled.iter().collect();
+            let mut gone: Vec<&String> = self.s.config.disabled.iter().collect();
             gone.sort();
+            gone.dedup();
             for key in gone {
                 out.push(Message {
                     topic: discovery::config_topic(&self.s, key).into(),
@@ -181,7 +182,7 @@ impl Publisher {
         }
         let mut states = std::mem::take(&mut self.states);
         states.clear();
-        let mut json = self.s.json.then(Map::new);
+        let mut json = self.s.config.json.then(Map::new);
         let water: HashSet<u8> = r
             .texts
             .iter()
@@ -292,7 +293,7 @@ impl Publisher {
         let fw = self.static_entry(keys::firmware());
         let version = self.s.device.sw_version.clone();
         self.text(fw, version, now, full, out, &mut states);
-        if self.s.per_value {
+        if self.s.config.per_value {
             out.append(&mut states);
         }
         self.states = states;
@@ -306,9 +307,9 @@ impl Publisher {
                 "values": values,
             });
             out.push(Message {
-                topic: format!("{}/telegram", self.s.prefix).into(),
+                topic: format!("{}/telegram", self.s.config.prefix).into(),
                 payload: serde_json::to_vec(&payload).unwrap_or_default().into(),
-                retain: self.s.retain,
+                retain: self.s.config.retain,
                 reliable: false,
             });
         }
@@ -338,8 +339,14 @@ impl Publisher {
     }
 
     fn add(&mut self, key: Key, kind: Kind, metered: bool) -> usize {
-        let enabled = !(self.s.reduced && self.s.disabled.contains(&key.key));
-        let hysteresis = self.s.hysteresis.get(&key.key).copied().unwrap_or(0.0);
+        let enabled = !(self.s.config.reduced && self.s.config.disabled.contains(&key.key));
+        let hysteresis = self
+            .s
+            .config
+            .hysteresis
+            .get(&key.key)
+            .copied()
+            .unwrap_or(0.0);
         self.entries.push(Entry {
             state_topic: discovery::state_topic(&self.s, &key.key).into(),
             key,
@@ -358,7 +365,7 @@ impl Publisher {
     /// The entry's discovery config, once per session.
     fn announce(&mut self, i: usize, out: &mut Vec<Message>) {
         let e = &mut self.entries[i];
-        if e.announced || !e.enabled || !self.s.discovery {
+        if e.announced || !e.enabled || !self.s.config.discovery {
             return;
         }
         e.announced = true;
@@ -421,11 +428,11 @@ impl Publisher {
         }
         let v = round(v);
         if !full
-            && self.s.reduced
+            && self.s.config.reduced
             && let Some((State::Number(last), at)) = &e.last
         {
             let changed = (v - last).abs() > e.hysteresis;
-            if !changed && now.duration_since(*at) < self.s.max_age {
+            if !changed && now.duration_since(*at) < self.s.config.max_age {
                 return;
             }
         }
@@ -433,7 +440,7 @@ impl Publisher {
         states.push(Message {
             topic: e.state_topic.clone(),
             payload: Payload::Number(v),
-            retain: self.s.retain,
+            retain: self.s.config.retain,
             reliable: false,
         });
     }
@@ -456,15 +463,15 @@ impl Publisher {
         let fresh = e
             .last
             .as_ref()
-            .is_some_and(|(_, at)| now.duration_since(*at) < self.s.max_age);
+            .is_some_and(|(_, at)| now.duration_since(*at) < self.s.config.max_age);
         // the daemon's own values go out on change; the meter's as its numbers do
-        if !full && unchanged && fresh && (!e.metered || self.s.reduced) {
+        if !full && unchanged && fresh && (!e.metered || self.s.config.reduced) {
             return;
         }
         states.push(Message {
             topic: e.state_topic.clone(),
             payload: text.clone().into_bytes().into(),
-            retain: self.s.retain || !e.metered,
+            retain: self.s.config.retain || !e.metered,
             reliable: !e.metered,
         });
         e.last = Some((State::Text(text), now));
@@ -645,6 +652,7 @@ impl RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::MqttConfig;
     use crate::hub::{HubOptions, normalise};
     use crate::p1::{Register, Telegram, Unit};
 
@@ -683,7 +691,7 @@ mod tests {
 
     #[test]
     fn states_are_plain_numbers_in_the_declared_units() {
-        let mut p = Publisher::new(Arc::new(Settings::default()));
+        let mut p = Publisher::new(Arc::new(Settings::example()));
         let mut out = vec![];
         p.reading(
             &reading(1234.567, 1.5, 230.1),
@@ -712,7 +720,7 @@ mod tests {
 
     #[test]
     fn a_total_that_goes_backwards_is_held_back() {
-        let mut p = Publisher::new(Arc::new(Settings::default()));
+        let mut p = Publisher::new(Arc::new(Settings::example()));
         let now = Instant::now();
         let mut out = vec![];
         p.reading(&reading(100.0, 1.0, 230.0), now, false, &mut out);
@@ -727,7 +735,7 @@ mod tests {
 
     #[test]
     fn a_lower_total_that_persists_is_taken_as_a_meter_reset() {
-        let mut p = Publisher::new(Arc::new(Settings::default()));
+        let mut p = Publisher::new(Arc::new(Settings::example()));
         let t0 = Instant::now();
         let mut out = vec![];
         p.reading(&reading(100.0, 1.0, 230.0), t0, false, &mut out);
@@ -744,12 +752,16 @@ mod tests {
 
     #[test]
     fn reduced_mode_publishes_changes_beyond_hysteresis_and_after_max_age() {
+        let example = Settings::example();
         let s = Settings {
-            reduced: true,
-            max_age: Duration::from_secs(60),
-            hysteresis: [("voltage_l1".to_owned(), 1.0)].into(),
-            disabled: ["power".to_owned()].into(),
-            ..Settings::default()
+            config: MqttConfig {
+                reduced: true,
+                max_age: Duration::from_secs(60),
+                hysteresis: [("voltage_l1".to_owned(), 1.0)].into(),
+                disabled: ["power".to_owned()].into(),
+                ..example.config
+            },
+            ..example
         };
         let mut p = Publisher::new(Arc::new(s));
         let t0 = Instant::now();
@@ -798,10 +810,14 @@ mod tests {
 
     #[test]
     fn json_mode_sends_one_message_with_values_units_and_timestamp() {
+        let example = Settings::example();
         let s = Settings {
-            json: true,
-            per_value: false,
-            ..Settings::default()
+            config: MqttConfig {
+                json: true,
+                per_value: false,
+                ..example.config
+            },
+            ..example
         };
         let mut p = Publisher::new(Arc::new(s));
         let mut out = vec![];

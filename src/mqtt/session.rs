@@ -479,11 +479,9 @@ pub fn encode_qos0(topic: &str, payload: &[u8], retain: bool, buf: &mut BytesMut
     true
 }
 
-/// The connection options from the configuration and the publisher's settings.
-pub fn options(
-    config: &crate::config::MqttConfig,
-    s: &super::settings::Settings,
-) -> Result<ConnectOptions, MqttError> {
+/// The connection options from the settings.
+pub fn options(s: &super::settings::Settings) -> Result<ConnectOptions, MqttError> {
+    let config = &s.config;
     let client_id = if config.client_id.is_empty() {
         s.device.id.replace('_', "-")
     } else {

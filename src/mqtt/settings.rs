@@ -1,8 +1,7 @@
 //! What the MQTT layer is told: the settings of the `[mqtt]` section and the Home
 //! Assistant device it publishes as. Facts only: decides, builds and sends nothing.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use crate::config::MqttConfig;
 
 /// The Home Assistant device all entities belong to.
 #[derive(Clone, Debug, Default)]
@@ -14,41 +13,28 @@ pub struct Device {
     pub configuration_url: Option<String>,
 }
 
-/// What the publisher needs from the configuration (see `config::MqttConfig`).
+/// The `[mqtt]` section as the configuration checked it, and the device: what
+/// the publisher, discovery and the connection read. Nothing is copied out of
+/// the configuration.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub prefix: String,
-    pub discovery: bool,
-    pub discovery_prefix: String,
-    pub node_id: String,
-    pub per_value: bool,
-    pub json: bool,
-    pub retain: bool,
-    pub min_interval: Duration,
-    pub reduced: bool,
-    pub max_age: Duration,
-    pub disabled: HashSet<String>,
-    pub hysteresis: HashMap<String, f64>,
-    pub expire_after: Option<Duration>,
+    pub config: MqttConfig,
     pub device: Device,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+#[cfg(test)]
+impl Settings {
+    /// The defaults of `[mqtt]`, without `expire_after`, for the device `p1ib`.
+    pub fn example() -> Settings {
+        let config = crate::config::RawConfig::default()
+            .check()
+            .expect("the default configuration is valid")
+            .mqtt;
         Settings {
-            prefix: "p1ib".into(),
-            discovery: true,
-            discovery_prefix: "homeassistant".into(),
-            node_id: "p1ib".into(),
-            per_value: true,
-            json: false,
-            retain: false,
-            min_interval: Duration::ZERO,
-            reduced: false,
-            max_age: Duration::from_secs(300),
-            disabled: HashSet::new(),
-            hysteresis: HashMap::new(),
-            expire_after: None,
+            config: MqttConfig {
+                expire_after: None,
+                ..config
+            },
             device: Device {
                 id: "p1ib".into(),
                 name: "p1ib".into(),
