@@ -6,21 +6,29 @@
 //!
 //! - [`keys`]: OBIS code → topic key and entity name (the contract of the original).
 //! - [`discovery`]: Home Assistant discovery configs.
-//! - [`publisher`]: messages per reading: guard, reduced mode, rate limit, JSON.
+//! - [`publisher`]: messages per reading: guard, reduced mode, JSON.
+//! - [`number`], [`clock`]: how numbers and clock times read in payloads.
+//! - [`rate`]: the rate limit, at most one reading per `min_interval`.
 //! - [`session`]: the broker connection, a telegram's messages in one write.
 //! - [`settings`]: what the layer is told: the `[mqtt]` settings and the device.
 //! - [`tls`]: CA store, mutual TLS.
 
+pub mod clock;
 pub mod discovery;
+#[cfg(test)]
+mod fixtures;
 pub mod keys;
+pub mod number;
 pub mod publisher;
+pub mod rate;
 pub mod session;
 pub mod settings;
 pub mod tls;
 
 use crate::config::{Config, MqttConfig};
 use crate::hub::Hub;
-use publisher::{Message, Publisher, RateLimit};
+use publisher::{Message, Publisher};
+use rate::RateLimit;
 use rumqttc::{Publish, QoS};
 use serde::Serialize;
 use session::{Link, Out, Outbox};

@@ -4,15 +4,17 @@
 //! maximum age) and the rate limit. Pure: time is passed in, messages are
 //! returned; no I/O, no MQTT client.
 
+use super::clock::{clock_text, rfc3339};
 use super::discovery;
 use super::keys::{self, Key, Kind};
+use super::number::{format_number, round, write_number};
 use super::settings::Settings;
 use crate::hub::Reading;
 use crate::p1::Obis;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
 /// A total lower than the last one published is held back; if the meter keeps
@@ -501,173 +503,11 @@ impl Publisher {
     }
 }
 
-/// Rounds away float noise (Wh → kWh) at 4 decimals.
-pub fn round(v: f64) -> f64 {
-    let r = (v * 1e4).round() / 1e4;
-    if r == 0.0 { 0.0 } else { r }
-}
-
-/// A plain number: `1234.567`, `230`, `-512`.
-pub fn format_number(v: f64) -> String {
-    let mut s = String::new();
-    write_number(&mut s, v);
-    s
-}
-
-/// Appends `v` as Rust's `{}` formats it (shortest form, no exponent). Values
-/// with at most four decimals and 15 significant digits, which is every value
-/// [`round`] gives back for a meter, are written from their integer digits,
-/// several times faster; anything else goes through `{}`.
-pub fn write_number(out: &mut String, v: f64) {
-    let n = (v * 1e4).round();
-    // at most 15 significant digits: this decimal is then the shortest one that
-    // reads back as `v`, which is what `{}` prints
-    if n.abs() < 1e15 && n / 1e4 == v {
-        let n = n as i64;
-        if v.is_sign_negative() {
-            // `{}` writes -0.0 as "-0"; `round` gives 0 for it
-            out.push('-');
-        }
-        let (int, mut frac) = (n.unsigned_abs() / 10_000, n.unsigned_abs() % 10_000);
-        push_digits(out, int, 1);
-        if frac != 0 {
-            let mut width = 4;
-            while frac % 10 == 0 {
-                frac /= 10;
-                width -= 1;
-            }
-            out.push('.');
-            push_digits(out, frac, width);
-        }
-    } else {
-        use std::fmt::Write;
-        let _ = write!(out, "{v}");
-    }
-}
-
-/// `x` in decimal, zero-padded to at least `width` digits.
-fn push_digits(out: &mut String, mut x: u64, width: usize) {
-    let mut buf = [b'0'; 20];
-    let mut i = buf.len();
-    while x > 0 || buf.len() - i < width {
-        i -= 1;
-        buf[i] = b'0' + (x % 10) as u8;
-        x /= 10;
-    }
-    out.extend(buf[i..].iter().map(|&b| b as char));
-}
-
-/// The meter clock as `YYYY-MM-DD HH:MM:SS` (plus the DST flag's offset where
-/// the meter gives one); other text as is.
-fn clock_text(s: &str) -> String {
-    let b = s.as_bytes();
-    if (b.len() == 13 || b.len() == 12) && b[..12].iter().all(u8::is_ascii_digit) {
-        let tz = match b.get(12) {
-            Some(b'S') => "+02:00",
-            Some(b'W') => "+01:00",
-            _ => "",
-        };
-        return format!(
-            "20{}-{}-{} {}:{}:{}{tz}",
-            &s[0..2],
-            &s[2..4],
-            &s[4..6],
-            &s[6..8],
-            &s[8..10],
-            &s[10..12]
-        );
-    }
-    s.replace('T', " ")
-}
-
-/// `2024-05-01T12:00:00.123Z`.
-pub fn rfc3339(t: SystemTime) -> String {
-    let ms = crate::time::unix_ms(t);
-    let secs = ms.div_euclid(1000);
-    let (y, mo, d) = crate::time::civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        ms.rem_euclid(1000)
-    )
-}
-
-/// The rate limit: at most one reading per `min_interval`, always the newest.
-#[derive(Debug, Default)]
-pub struct RateLimit {
-    min_interval: Duration,
-    last: Option<Instant>,
-    pending: Option<Arc<Reading>>,
-}
-
-impl RateLimit {
-    pub fn new(min_interval: Duration) -> Self {
-        RateLimit {
-            min_interval,
-            ..RateLimit::default()
-        }
-    }
-
-    /// A new reading: returned when it may go out now, else kept (replacing an
-    /// older one) until [`RateLimit::due`].
-    pub fn offer(&mut self, r: Arc<Reading>, now: Instant) -> Option<Arc<Reading>> {
-        match self.last {
-            Some(last) if now.duration_since(last) < self.min_interval => {
-                self.pending = Some(r);
-                None
-            }
-            _ => {
-                self.last = Some(now);
-                self.pending = None;
-                Some(r)
-            }
-        }
-    }
-
-    /// When the kept reading may go out.
-    pub fn due(&self) -> Option<Instant> {
-        self.pending.as_ref()?;
-        Some(self.last? + self.min_interval)
-    }
-
-    /// The kept reading, when it is due.
-    pub fn take(&mut self, now: Instant) -> Option<Arc<Reading>> {
-        if self.due().is_some_and(|d| d <= now) {
-            self.last = Some(now);
-            return self.pending.take();
-        }
-        None
-    }
-
-    /// Something was published outside the limiter (a full republish).
-    pub fn mark(&mut self, now: Instant) {
-        self.last = Some(now);
-        self.pending = None;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::MqttConfig;
-    use crate::hub::{HubOptions, normalise};
-    use crate::p1::{Register, Telegram, Unit};
-
-    fn reading(import_kwh: f64, power_kw: f64, volts: f64) -> Reading {
-        let t = Telegram {
-            ident: Some("LGF5E360".into()),
-            registers: vec![
-                Register::number(Obis::new(1, 0, 1, 8, 0), import_kwh, Some(Unit::KWh)),
-                Register::number(Obis::new(1, 0, 1, 7, 0), power_kw, Some(Unit::KW)),
-                Register::number(Obis::new(1, 0, 32, 7, 0), volts, Some(Unit::V)),
-            ],
-            ..Telegram::default()
-        };
-        normalise(&t, 1, SystemTime::now(), &HubOptions::default())
-    }
+    use crate::mqtt::fixtures::reading;
 
     fn states(out: &[Message]) -> Vec<(String, String)> {
         out.iter()
@@ -829,73 +669,5 @@ mod tests {
         assert_eq!(v["values"]["h_active_imp_q1_q4"]["unit"], "kWh");
         assert_eq!(v["values"]["power"]["value"], 2000.0);
         assert!(v["timestamp"].as_str().unwrap().ends_with('Z'));
-    }
-
-    #[test]
-    fn rate_limit_keeps_the_newest_reading() {
-        let mut rl = RateLimit::new(Duration::from_secs(10));
-        let t0 = Instant::now();
-        let r = |v| Arc::new(reading(v, 0.0, 230.0));
-        assert!(rl.offer(r(1.0), t0).is_some());
-        assert!(rl.offer(r(2.0), t0 + Duration::from_secs(1)).is_none());
-        assert!(rl.offer(r(3.0), t0 + Duration::from_secs(2)).is_none());
-        assert_eq!(rl.due(), Some(t0 + Duration::from_secs(10)));
-        assert!(rl.take(t0 + Duration::from_secs(5)).is_none());
-        let got = rl.take(t0 + Duration::from_secs(10)).unwrap();
-        assert_eq!(got.values[0].value, 3000.0);
-        assert_eq!(rl.due(), None);
-    }
-
-    #[test]
-    fn numbers_read_as_rust_writes_them() {
-        for v in [
-            0.0,
-            -0.0,
-            1.0,
-            230.0,
-            -512.0,
-            0.1,
-            0.0001,
-            0.5,
-            12345.678,
-            1234.5678,
-            -0.25,
-            99999999999.9999,
-            1e15,
-            1e20,
-            1.5e-7,
-            f64::MAX,
-            f64::MIN_POSITIVE,
-        ] {
-            assert_eq!(format_number(v), format!("{v}"), "{v:e}");
-            assert_eq!(format_number(round(v)), format!("{}", round(v)), "{v:e}");
-        }
-        assert_eq!(format_number(f64::NAN), "NaN");
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn any_number_reads_as_rust_writes_it(v in proptest::num::f64::ANY, scale in -6i32..12) {
-            let v = v * 10f64.powi(scale);
-            proptest::prop_assert_eq!(format_number(v), format!("{v}"));
-            proptest::prop_assert_eq!(format_number(round(v)), format!("{}", round(v)));
-        }
-
-        #[test]
-        fn meter_values_read_as_rust_writes_them(n in -10_000_000_000_000i64..10_000_000_000_000) {
-            let v = round(n as f64 / 1e4);
-            proptest::prop_assert_eq!(format_number(v), format!("{v}"));
-        }
-    }
-
-    #[test]
-    fn formats_clock_and_time() {
-        assert_eq!(clock_text("240101120000W"), "2024-01-01 12:00:00+01:00");
-        assert_eq!(clock_text("2024-01-01T12:00:00"), "2024-01-01 12:00:00");
-        assert_eq!(
-            rfc3339(std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123)),
-            "2023-11-14T22:13:20.123Z"
-        );
-        assert_eq!(format_number(round(1234.5670000000002)), "1234.567");
     }
 }
