@@ -6,7 +6,9 @@
 //!
 //! - [`keys`]: OBIS code → topic key and entity name (the contract of the original).
 //! - [`discovery`]: Home Assistant discovery configs.
-//! - [`publisher`]: messages per reading: guard, reduced mode, JSON.
+//! - [`publisher`]: messages per reading: states, configs, JSON.
+//! - [`registry`]: an entry per value seen: key, topic, what was last sent.
+//! - [`policy`]: when a value goes out: reduced mode, the monotonic guard.
 //! - [`number`], [`clock`]: how numbers and clock times read in payloads.
 //! - [`rate`]: the rate limit, at most one reading per `min_interval`.
 //! - [`session`]: the broker connection, a telegram's messages in one write.
@@ -19,8 +21,10 @@ pub mod discovery;
 mod fixtures;
 pub mod keys;
 pub mod number;
+pub mod policy;
 pub mod publisher;
 pub mod rate;
+pub mod registry;
 pub mod session;
 pub mod settings;
 pub mod tls;

@@ -1,25 +1,22 @@
 //! What to publish for each reading: state messages per value (in the units the
 //! discovery declares), the JSON telegram, discovery configs for values seen for
-//! the first time; with the monotonic guard for totals, reduced mode (hysteresis,
-//! maximum age) and the rate limit. Pure: time is passed in, messages are
-//! returned; no I/O, no MQTT client.
+//! the first time, as far as the [`policy`] lets them go. Pure: time is passed
+//! in, messages are returned; no I/O, no MQTT client, no rate limit.
 
 use super::clock::{clock_text, rfc3339};
 use super::discovery;
-use super::keys::{self, Key, Kind};
+use super::keys::{self, Kind};
 use super::number::{format_number, round, write_number};
+use super::policy::{self, GUARD_RESET_AFTER, Guarded, State};
+use super::registry::Registry;
 use super::settings::Settings;
 use crate::hub::Reading;
 use crate::p1::Obis;
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{info, warn};
-
-/// A total lower than the last one published is held back; if the meter keeps
-/// sending lower values this long, it was replaced (or reset) and they are taken.
-pub const GUARD_RESET_AFTER: Duration = Duration::from_secs(15 * 60);
 
 /// One MQTT message to send.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,58 +66,34 @@ impl From<Vec<u8>> for Payload {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum State {
-    Number(f64),
-    Text(String),
-}
-
-#[derive(Debug)]
-struct Entry {
-    key: Key,
-    kind: Kind,
-    state_topic: Arc<str>,
-    /// Published in this session (reset on every connect).
-    announced: bool,
-    /// Off in reduced mode: never published, config removed.
-    enabled: bool,
-    hysteresis: f64,
-    /// Whether the value comes from the meter (gets `expire_after`).
-    metered: bool,
-    /// Last published value and when.
-    last: Option<(State, Instant)>,
-    /// Totals: the highest accepted value, and since when lower ones arrive.
-    good: Option<f64>,
-    held_since: Option<Instant>,
-}
-
-/// The publisher's state: one entry per value ever seen.
+/// The publisher's state: an entry per value ever seen, the meter model.
 #[derive(Debug)]
 pub struct Publisher {
     s: Arc<Settings>,
-    entries: Vec<Entry>,
-    numbers: foldhash::HashMap<Obis, usize>,
-    /// The entries of the last reading's values, by position: skips the lookup.
-    order: Vec<(Obis, usize)>,
-    texts: foldhash::HashMap<Obis, Option<usize>>,
-    derived: [Option<usize>; 4],
-    statics: foldhash::HashMap<&'static str, usize>,
+    registry: Registry,
     model: Option<String>,
     held_back: u64,
     /// Reused for the state messages of each reading.
     states: Vec<Message>,
 }
 
+/// The messages of one reading (or event) while they are made: configs go into
+/// `out` at once, states wait in `states` and follow them.
+struct Draft<'a> {
+    now: Instant,
+    /// Every value, whatever reduced mode says.
+    full: bool,
+    out: &'a mut Vec<Message>,
+    states: Vec<Message>,
+    /// The JSON telegram's values, with `mqtt.json`.
+    json: Option<Map<String, Value>>,
+}
+
 impl Publisher {
     pub fn new(settings: Arc<Settings>) -> Self {
         Publisher {
             s: settings,
-            entries: Vec::new(),
-            numbers: Default::default(),
-            order: Vec::new(),
-            texts: Default::default(),
-            derived: [None; 4],
-            statics: Default::default(),
+            registry: Registry::default(),
             model: None,
             held_back: 0,
             states: Vec::new(),
@@ -150,9 +123,7 @@ impl Publisher {
 
     /// Home Assistant came (back) online: every config again, then the state.
     pub fn rediscover(&mut self, latest: Option<&Reading>, now: Instant, out: &mut Vec<Message>) {
-        for e in &mut self.entries {
-            e.announced = false;
-        }
+        self.registry.unannounce();
         if self.s.config.discovery && self.s.config.reduced {
             // remove the entities of disabled values, seen or not
             let mut gone: Vec<&String> = self.s.config.disabled.iter().collect();
@@ -178,52 +149,76 @@ impl Publisher {
         if r.ident.is_some() && self.model != r.ident {
             // the device block changes: announce everything again
             self.model = r.ident.clone();
-            for e in &mut self.entries {
-                e.announced = false;
-            }
+            self.registry.unannounce();
         }
         let mut states = std::mem::take(&mut self.states);
         states.clear();
-        let mut json = self.s.config.json.then(Map::new);
-        let water: HashSet<u8> = r
-            .texts
-            .iter()
-            .filter(|t| t.obis.a() == 0 && t.obis.c() == 24 && t.obis.d() == 1)
-            .filter(|t| t.text.trim().trim_start_matches('0') == "7")
-            .map(|t| t.obis.b())
-            .collect();
-        for (k, m) in r.values.iter().enumerate() {
-            let i = match self.order.get(k) {
-                // a meter sends its values in the same order every time
-                Some(&(obis, i)) if obis == m.obis => i,
-                _ => {
-                    let i = match self.numbers.get(&m.obis) {
-                        Some(&i) => i,
-                        None => {
-                            let kind = Kind::of(m.quantity, &m.unit);
-                            let (key, kind) =
-                                keys::numeric(m.obis, kind, water.contains(&m.obis.b()));
-                            let i = self.add(key, kind, true);
-                            self.numbers.insert(m.obis, i);
-                            i
-                        }
-                    };
-                    self.order.truncate(k);
-                    self.order.push((m.obis, i));
-                    i
-                }
-            };
-            let factor = self.entries[i].kind.unit().map_or(1.0, |(_, f)| f);
-            let value = m.value * factor;
-            let unit = self.entries[i]
-                .kind
-                .unit()
-                .map_or(m.unit.as_ref(), |(u, _)| u);
-            if let Some(j) = json.as_mut() {
-                self.json_value(j, i, m.obis, value, unit, now);
-            }
-            self.number(i, value, now, full, out, &mut states);
+        let json = self.s.config.json.then(Map::new);
+        let mut d = Draft {
+            now,
+            full,
+            out,
+            states,
+            json,
+        };
+        self.numbers(r, &mut d);
+        self.net_powers(r, &mut d);
+        self.texts(r, &mut d);
+        if let Some(model) = r.ident.clone() {
+            let i = self.registry.own(&self.s, keys::meter());
+            self.text(i, model, &mut d);
         }
+        let fw = self.registry.own(&self.s, keys::firmware());
+        let version = self.s.device.sw_version.clone();
+        self.text(fw, version, &mut d);
+        let Draft {
+            out,
+            mut states,
+            json,
+            ..
+        } = d;
+        if self.s.config.per_value {
+            out.append(&mut states);
+        }
+        self.states = states;
+        if let Some(values) = json {
+            out.push(self.telegram(r, values));
+        }
+    }
+
+    /// The "update available" diagnostic.
+    pub fn update_available(&mut self, available: bool, now: Instant, out: &mut Vec<Message>) {
+        let i = self.registry.own(&self.s, keys::firmware_update_avail());
+        let text = if available { "true" } else { "false" };
+        let mut d = Draft {
+            now,
+            full: false,
+            out,
+            states: Vec::new(),
+            json: None,
+        };
+        self.text(i, text.to_owned(), &mut d);
+        d.out.append(&mut d.states);
+    }
+
+    /// The meter's numbers, in the units their configs declare.
+    fn numbers(&mut self, r: &Reading, d: &mut Draft) {
+        let water = water_meters(r);
+        for (k, m) in r.values.iter().enumerate() {
+            let i = self.registry.value(&self.s, k, m, &water);
+            let kind = self.registry[i].kind;
+            let factor = kind.unit().map_or(1.0, |(_, f)| f);
+            let value = m.value * factor;
+            let unit = kind.unit().map_or(m.unit.as_ref(), |(u, _)| u);
+            if let Some(j) = d.json.as_mut() {
+                self.json_value(j, i, m.obis, value, unit);
+            }
+            self.number(i, value, d);
+        }
+    }
+
+    /// The calculated net powers, in total and per phase.
+    fn net_powers(&mut self, r: &Reading, d: &mut Draft) {
         let derived = [
             r.derived.net_power_w,
             r.derived.net_power_phase_w[0],
@@ -232,45 +227,24 @@ impl Publisher {
         ];
         for (n, v) in derived.into_iter().enumerate() {
             let Some(v) = v else { continue };
-            let i = match self.derived[n] {
-                Some(i) => i,
-                None => {
-                    let key = if n == 0 {
-                        keys::net_power()
-                    } else {
-                        keys::net_power_phase(n)
-                    };
-                    let i = self.add(key, Kind::Power, true);
-                    self.derived[n] = Some(i);
-                    i
-                }
-            };
-            if let Some(j) = json.as_mut() {
+            let i = self.registry.net_power(&self.s, n);
+            if let Some(j) = d.json.as_mut() {
                 j.insert(
-                    self.entries[i].key.key.clone(),
+                    self.registry[i].key.key.clone(),
                     json!({"value": round(v), "unit": "W"}),
                 );
             }
-            self.number(i, v, now, full, out, &mut states);
+            self.number(i, v, d);
         }
+    }
+
+    /// The meter's texts: the tariff as a number, clocks as clock text.
+    fn texts(&mut self, r: &Reading, d: &mut Draft) {
         for t in &r.texts {
-            let i = match self.texts.get(&t.obis) {
-                Some(&i) => i,
-                None => {
-                    let i = keys::text(t.obis).map(|key| {
-                        let kind = if key.key == "tariff" {
-                            Kind::Number
-                        } else {
-                            Kind::Text
-                        };
-                        self.add(key, kind, true)
-                    });
-                    self.texts.insert(t.obis, i);
-                    i
-                }
+            let Some(i) = self.registry.text(&self.s, t.obis) else {
+                continue;
             };
-            let Some(i) = i else { continue };
-            let text = match self.entries[i].kind {
+            let text = match self.registry[i].kind {
                 // tariff `0002` → 2
                 Kind::Number => t.text.trim().trim_start_matches('0').to_owned(),
                 _ => clock_text(&t.text),
@@ -280,93 +254,37 @@ impl Publisher {
             } else {
                 text
             };
-            if let Some(j) = json.as_mut() {
+            if let Some(j) = d.json.as_mut() {
                 j.insert(
-                    self.entries[i].key.key.clone(),
+                    self.registry[i].key.key.clone(),
                     json!({"value": text, "obis": t.obis.to_string()}),
                 );
             }
-            self.text(i, text, now, full, out, &mut states);
-        }
-        if let Some(model) = r.ident.clone() {
-            let i = self.static_entry(keys::meter());
-            self.text(i, model, now, full, out, &mut states);
-        }
-        let fw = self.static_entry(keys::firmware());
-        let version = self.s.device.sw_version.clone();
-        self.text(fw, version, now, full, out, &mut states);
-        if self.s.config.per_value {
-            out.append(&mut states);
-        }
-        self.states = states;
-        if let Some(values) = json {
-            let payload = json!({
-                "timestamp": rfc3339(r.received),
-                "time_ms": crate::time::unix_ms(r.received),
-                "seq": r.seq,
-                "meter": r.ident,
-                "clock": r.clock,
-                "values": values,
-            });
-            out.push(Message {
-                topic: format!("{}/telegram", self.s.config.prefix).into(),
-                payload: serde_json::to_vec(&payload).unwrap_or_default().into(),
-                retain: self.s.config.retain,
-                reliable: false,
-            });
+            self.text(i, text, d);
         }
     }
 
-    /// The "update available" diagnostic.
-    pub fn update_available(&mut self, available: bool, now: Instant, out: &mut Vec<Message>) {
-        let i = self.static_entry(keys::firmware_update_avail());
-        let mut states = Vec::new();
-        let text = if available { "true" } else { "false" };
-        self.text(i, text.to_owned(), now, false, out, &mut states);
-        out.append(&mut states);
-    }
-
-    fn static_entry(&mut self, key: Key) -> usize {
-        if let Some(&i) = self.statics.get(key.key.as_str()) {
-            return i;
-        }
-        let name: &'static str = match key.key.as_str() {
-            "meter" => "meter",
-            "firmware" => "firmware",
-            _ => "firmware_update_avail",
-        };
-        let i = self.add(key, Kind::Text, false);
-        self.statics.insert(name, i);
-        i
-    }
-
-    fn add(&mut self, key: Key, kind: Kind, metered: bool) -> usize {
-        let enabled = !(self.s.config.reduced && self.s.config.disabled.contains(&key.key));
-        let hysteresis = self
-            .s
-            .config
-            .hysteresis
-            .get(&key.key)
-            .copied()
-            .unwrap_or(0.0);
-        self.entries.push(Entry {
-            state_topic: discovery::state_topic(&self.s, &key.key).into(),
-            key,
-            kind,
-            announced: false,
-            enabled,
-            hysteresis,
-            metered,
-            last: None,
-            good: None,
-            held_since: None,
+    /// The JSON telegram on `<prefix>/telegram`.
+    fn telegram(&self, r: &Reading, values: Map<String, Value>) -> Message {
+        let payload = json!({
+            "timestamp": rfc3339(r.received),
+            "time_ms": crate::time::unix_ms(r.received),
+            "seq": r.seq,
+            "meter": r.ident,
+            "clock": r.clock,
+            "values": values,
         });
-        self.entries.len() - 1
+        Message {
+            topic: format!("{}/telegram", self.s.config.prefix).into(),
+            payload: serde_json::to_vec(&payload).unwrap_or_default().into(),
+            retain: self.s.config.retain,
+            reliable: false,
+        }
     }
 
     /// The entry's discovery config, once per session.
     fn announce(&mut self, i: usize, out: &mut Vec<Message>) {
-        let e = &mut self.entries[i];
+        let e = &mut self.registry[i];
         if e.announced || !e.enabled || !self.s.config.discovery {
             return;
         }
@@ -380,66 +298,45 @@ impl Publisher {
         });
     }
 
-    fn number(
-        &mut self,
-        i: usize,
-        v: f64,
-        now: Instant,
-        full: bool,
-        out: &mut Vec<Message>,
-        states: &mut Vec<Message>,
-    ) {
-        if !self.entries[i].enabled || !v.is_finite() {
+    fn number(&mut self, i: usize, v: f64, d: &mut Draft) {
+        if !self.registry[i].enabled || !v.is_finite() {
             return;
         }
-        self.announce(i, out);
-        let e = &mut self.entries[i];
+        self.announce(i, d.out);
+        let e = &mut self.registry[i];
         let mut v = v;
         if e.kind.is_total() {
-            match e.good {
-                Some(good) if v < good => {
-                    let since = *e.held_since.get_or_insert(now);
-                    if now.duration_since(since) < GUARD_RESET_AFTER {
-                        self.held_back += 1;
-                        if since == now {
-                            warn!(
-                                key = %e.key.key, value = v, last = good,
-                                "a total went backwards; held back (not published)"
-                            );
-                        }
-                        if !full {
-                            return;
-                        }
-                        // a full republish sends the last good value
-                        v = good;
-                    } else {
-                        info!(
-                            key = %e.key.key, value = v, last = good,
-                            "a total stayed lower for {} s: taken as a meter reset",
-                            GUARD_RESET_AFTER.as_secs()
+            match e.guard.check(v, d.now) {
+                Guarded::Taken => {}
+                Guarded::Held { last, first } => {
+                    self.held_back += 1;
+                    if first {
+                        warn!(
+                            key = %e.key.key, value = v, last,
+                            "a total went backwards; held back (not published)"
                         );
-                        e.good = Some(v);
-                        e.held_since = None;
                     }
+                    if !d.full {
+                        return;
+                    }
+                    // a full republish sends the last good value
+                    v = last;
                 }
-                _ => {
-                    e.good = Some(v);
-                    e.held_since = None;
+                Guarded::Reset { last } => {
+                    info!(
+                        key = %e.key.key, value = v, last,
+                        "a total stayed lower for {} s: taken as a meter reset",
+                        GUARD_RESET_AFTER.as_secs()
+                    );
                 }
             }
         }
         let v = round(v);
-        if !full
-            && self.s.config.reduced
-            && let Some((State::Number(last), at)) = &e.last
-        {
-            let changed = (v - last).abs() > e.hysteresis;
-            if !changed && now.duration_since(*at) < self.s.config.max_age {
-                return;
-            }
+        if !d.full && !policy::number_due(&self.s.config, e.last.as_ref(), v, e.hysteresis, d.now) {
+            return;
         }
-        e.last = Some((State::Number(v), now));
-        states.push(Message {
+        e.last = Some((State::Number(v), d.now));
+        d.states.push(Message {
             topic: e.state_topic.clone(),
             payload: Payload::Number(v),
             retain: self.s.config.retain,
@@ -447,53 +344,31 @@ impl Publisher {
         });
     }
 
-    fn text(
-        &mut self,
-        i: usize,
-        text: String,
-        now: Instant,
-        full: bool,
-        out: &mut Vec<Message>,
-        states: &mut Vec<Message>,
-    ) {
-        if !self.entries[i].enabled {
+    fn text(&mut self, i: usize, text: String, d: &mut Draft) {
+        if !self.registry[i].enabled {
             return;
         }
-        self.announce(i, out);
-        let e = &mut self.entries[i];
-        let unchanged = matches!(&e.last, Some((State::Text(t), _)) if *t == text);
-        let fresh = e
-            .last
-            .as_ref()
-            .is_some_and(|(_, at)| now.duration_since(*at) < self.s.config.max_age);
-        // the daemon's own values go out on change; the meter's as its numbers do
-        if !full && unchanged && fresh && (!e.metered || self.s.config.reduced) {
+        self.announce(i, d.out);
+        let e = &mut self.registry[i];
+        if !d.full && !policy::text_due(&self.s.config, e.last.as_ref(), &text, e.metered, d.now) {
             return;
         }
-        states.push(Message {
+        d.states.push(Message {
             topic: e.state_topic.clone(),
             payload: text.clone().into_bytes().into(),
             retain: self.s.config.retain || !e.metered,
             reliable: !e.metered,
         });
-        e.last = Some((State::Text(text), now));
+        e.last = Some((State::Text(text), d.now));
     }
 
-    fn json_value(
-        &self,
-        j: &mut Map<String, Value>,
-        i: usize,
-        obis: Obis,
-        v: f64,
-        unit: &str,
-        _now: Instant,
-    ) {
-        let e = &self.entries[i];
+    fn json_value(&self, j: &mut Map<String, Value>, i: usize, obis: Obis, v: f64, unit: &str) {
+        let e = &self.registry[i];
         if !e.enabled {
             return;
         }
         // a total the guard holds back is left out
-        if e.kind.is_total() && e.good.is_some_and(|g| v < g) {
+        if e.kind.is_total() && e.guard.holds(v) {
             return;
         }
         j.insert(
@@ -503,11 +378,23 @@ impl Publisher {
     }
 }
 
+/// The M-Bus channels (group B) whose device type (`0-B:24.1.0`) is 7: water
+/// meters.
+fn water_meters(r: &Reading) -> HashSet<u8> {
+    r.texts
+        .iter()
+        .filter(|t| t.obis.a() == 0 && t.obis.c() == 24 && t.obis.d() == 1)
+        .filter(|t| t.text.trim().trim_start_matches('0') == "7")
+        .map(|t| t.obis.b())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::MqttConfig;
     use crate::mqtt::fixtures::reading;
+    use std::time::Duration;
 
     fn states(out: &[Message]) -> Vec<(String, String)> {
         out.iter()
