@@ -17,6 +17,7 @@
 
 pub mod clock;
 pub mod discovery;
+mod error;
 #[cfg(test)]
 mod fixtures;
 pub mod keys;
@@ -29,6 +30,8 @@ pub mod session;
 pub mod settings;
 pub mod tls;
 
+pub use error::MqttError;
+
 use crate::config::{Config, MqttConfig};
 use crate::hub::Hub;
 use publisher::{Message, Publisher};
@@ -38,7 +41,6 @@ use serde::Serialize;
 use session::{Link, Out, Outbox};
 use settings::{Device, Settings};
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, watch};
@@ -47,19 +49,6 @@ use tracing::{debug, error, info, warn};
 
 /// How long shutdown waits for `offline` to reach the broker.
 const GOODBYE: Duration = Duration::from_secs(1);
-
-/// The MQTT layer's errors.
-#[derive(Debug, thiserror::Error)]
-pub enum MqttError {
-    #[error("TLS: {0}")]
-    Tls(String),
-    #[error("TLS: {path}: {message}")]
-    TlsFile { path: PathBuf, message: String },
-    #[error(
-        "mqtt.tls is on, but this system has no CA certificates{0} and mqtt.ca_file is not set: install the ca-certificates package or set mqtt.ca_file to the broker's CA (PEM)"
-    )]
-    NoCaStore(String),
-}
 
 /// The state of the broker connection, as the dashboard and `/meterData`
 /// (`info.mqtt_state`) show it.
@@ -233,8 +222,9 @@ pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), M
     let opts = match session::options(&s) {
         Ok(o) => o,
         Err(e) => {
-            error!(error = %e, "MQTT cannot start; fix the [mqtt] settings");
-            status.set_state(MqttState::Disconnected, Some(e.to_string()));
+            let why = e.chain();
+            error!(error = %why, "MQTT cannot start; fix the [mqtt] settings");
+            status.set_state(MqttState::Disconnected, Some(why));
             shutdown.await;
             return Ok(());
         }

@@ -15,7 +15,7 @@ use super::MqttError;
 use rumqttc::mqttbytes::{self, QoS};
 use rumqttc::{
     ConnectReturnCode, Disconnect, LastWill, MqttState, Packet, PingReq, Publish, Request,
-    StateError, Subscribe,
+    Subscribe,
 };
 use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
@@ -113,54 +113,17 @@ pub fn outbox() -> (Outbox, mpsc::Receiver<Vec<Out>>) {
     (Outbox(tx), rx)
 }
 
-/// Why a session ended or could not start. Shown in the status as it reads.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("cannot resolve {0}: {1}")]
-    Resolve(String, std::io::Error),
-    #[error("no answer from the broker within {0:?}")]
-    Timeout(Duration),
-    #[error("TLS: {0}")]
-    Tls(std::io::Error),
-    #[error("TLS: {0:?} is not a valid server name")]
-    ServerName(String),
-    #[error("the broker refused the connection: {0}")]
-    Refused(&'static str),
-    #[error("the broker closed the connection")]
-    Closed,
-    #[error("the broker did not answer a ping within the keep-alive time")]
-    PingTimeout,
-    #[error("the broker broke the MQTT protocol: {0}")]
-    Protocol(String),
-}
-
-impl From<StateError> for SessionError {
-    fn from(e: StateError) -> Self {
-        match e {
-            StateError::Io(e) => SessionError::Io(e),
-            StateError::AwaitPingResp => SessionError::PingTimeout,
-            StateError::ConnectionAborted => SessionError::Closed,
-            e => SessionError::Protocol(e.to_string()),
-        }
-    }
-}
-
-impl From<mqttbytes::Error> for SessionError {
-    fn from(e: mqttbytes::Error) -> Self {
-        SessionError::Protocol(e.to_string())
-    }
-}
-
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
 /// Opens the TCP (and TLS) connection and completes the MQTT handshake.
-async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, SessionError> {
+async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, MqttError> {
     let addrs = tokio::net::lookup_host((o.host.as_str(), o.port))
         .await
-        .map_err(|e| SessionError::Resolve(o.host.clone(), e))?;
+        .map_err(|source| MqttError::Resolve {
+            host: o.host.clone(),
+            source,
+        })?;
     let mut last = None;
     let mut tcp = None;
     for addr in addrs {
@@ -174,10 +137,14 @@ async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, SessionError> {
     }
     let tcp = match (tcp, last) {
         (Some(s), _) => s,
-        (None, Some(e)) => return Err(SessionError::Io(e)),
+        (None, Some(source)) => {
+            let broker = format!("{}:{}", o.host, o.port);
+            return Err(MqttError::Connect { broker, source });
+        }
         (None, None) => {
-            let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
-            return Err(SessionError::Resolve(o.host.clone(), e));
+            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+            let host = o.host.clone();
+            return Err(MqttError::Resolve { host, source });
         }
     };
     // messages are batched here; Nagle's algorithm would only delay the batch
@@ -186,11 +153,11 @@ async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, SessionError> {
         None => Box::new(tcp),
         Some(config) => {
             let name = ServerName::try_from(o.host.clone())
-                .map_err(|_| SessionError::ServerName(o.host.clone()))?;
+                .map_err(|_| MqttError::ServerName(o.host.clone()))?;
             let tls = TlsConnector::from(config.clone())
                 .connect(name, tcp)
                 .await
-                .map_err(SessionError::Tls)?;
+                .map_err(MqttError::Handshake)?;
             Box::new(tls)
         }
     };
@@ -209,11 +176,9 @@ async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, SessionError> {
     match read_packet(&mut stream, &mut buf).await? {
         Packet::ConnAck(ack) => match ack.code {
             ConnectReturnCode::Success => Ok(stream),
-            code => Err(SessionError::Refused(refusal(code))),
+            code => Err(MqttError::Refused(refusal(code))),
         },
-        other => Err(SessionError::Protocol(format!(
-            "expected CONNACK, got {other:?}"
-        ))),
+        other => Err(MqttError::NoConnAck(format!("{other:?}"))),
     }
 }
 
@@ -234,7 +199,7 @@ fn refusal(code: ConnectReturnCode) -> &'static str {
 async fn read_packet(
     stream: &mut Box<dyn Stream>,
     buf: &mut BytesMut,
-) -> Result<Packet, SessionError> {
+) -> Result<Packet, MqttError> {
     loop {
         match Packet::read(buf, MAX_PACKET) {
             Ok(p) => return Ok(p),
@@ -243,7 +208,7 @@ async fn read_packet(
         }
         buf.reserve(1024);
         if stream.read_buf(buf).await? == 0 {
-            return Err(SessionError::Closed);
+            return Err(MqttError::Closed);
         }
     }
 }
@@ -271,7 +236,7 @@ pub async fn drive(
                 continue;
             }
             r = tokio::time::timeout(NETWORK_TIMEOUT, connect(&options)) => {
-                r.unwrap_or(Err(SessionError::Timeout(NETWORK_TIMEOUT)))
+                r.unwrap_or(Err(MqttError::Timeout(NETWORK_TIMEOUT)))
             }
         };
         let error = match attempt {
@@ -294,7 +259,7 @@ pub async fn drive(
             }
             Err(e) => e,
         };
-        let msg = error.to_string();
+        let msg = error.chain();
         if failures == 0 {
             warn!(broker = %broker, error = %msg, "MQTT connection lost or refused; retrying");
         } else {
@@ -323,7 +288,7 @@ async fn session(
     outbox: &mut mpsc::Receiver<Vec<Out>>,
     link: &mpsc::UnboundedSender<Link>,
     stop: &mut watch::Receiver<bool>,
-) -> Result<(), SessionError> {
+) -> Result<(), MqttError> {
     let mut state = MqttState::new(INFLIGHT, false);
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut wbuf = BytesMut::with_capacity(8192);
@@ -336,7 +301,7 @@ async fn session(
         if !wbuf.is_empty() {
             match tokio::time::timeout(NETWORK_TIMEOUT, stream.write_all(&wbuf)).await {
                 Ok(r) => r?,
-                Err(_) => return Err(SessionError::Timeout(NETWORK_TIMEOUT)),
+                Err(_) => return Err(MqttError::Timeout(NETWORK_TIMEOUT)),
             }
             wbuf.clear();
         }
@@ -355,7 +320,7 @@ async fn session(
             }
             n = read_some(stream, &mut rbuf) => {
                 if n? == 0 {
-                    return Err(SessionError::Closed);
+                    return Err(MqttError::Closed);
                 }
                 incoming(&mut state, &mut rbuf, &mut wbuf, link)?;
             }
@@ -391,7 +356,7 @@ fn incoming(
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
     link: &mpsc::UnboundedSender<Link>,
-) -> Result<(), SessionError> {
+) -> Result<(), MqttError> {
     loop {
         let packet = match Packet::read(rbuf, MAX_PACKET) {
             Ok(p) => p,
@@ -415,7 +380,7 @@ fn encode(
     state: &mut MqttState,
     waiting: &mut VecDeque<Out>,
     wbuf: &mut BytesMut,
-) -> Result<bool, SessionError> {
+) -> Result<bool, MqttError> {
     while let Some(out) = waiting.front() {
         if let Out::Publish(p) = out
             && p.qos != QoS::AtMostOnce
