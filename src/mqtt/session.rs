@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 use tokio_util::bytes::{BufMut, Bytes, BytesMut};
 use tracing::{debug, info, warn};
@@ -38,6 +39,8 @@ const INFLIGHT: u16 = 100;
 pub const MAX_PACKET: usize = 256 * 1024;
 /// Connecting (TCP, TLS and the MQTT handshake) and each write must finish in this.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing waits for the goodbye (`offline`, DISCONNECT) to go out.
+const GOODBYE: Duration = Duration::from_secs(1);
 /// First wait before reconnecting; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -111,6 +114,44 @@ impl Outbox {
 pub fn outbox() -> (Outbox, mpsc::Receiver<Vec<Out>>) {
     let (tx, rx) = mpsc::channel(OUTBOX);
     (Outbox(tx), rx)
+}
+
+/// The connection driver in a task of its own, and the publishing loop's ends of
+/// its channels.
+#[derive(Debug)]
+pub struct Connection {
+    pub outbox: Outbox,
+    pub link: mpsc::UnboundedReceiver<Link>,
+    stop: watch::Sender<bool>,
+    driver: JoinHandle<()>,
+}
+
+impl Connection {
+    /// Starts connecting, and reconnecting for as long as it runs.
+    pub fn spawn(options: ConnectOptions) -> Connection {
+        let (outbox, requests) = outbox();
+        let (link_tx, link) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let driver = tokio::spawn(drive(options, requests, link_tx, stop_rx));
+        Connection {
+            outbox,
+            link,
+            stop,
+            driver,
+        }
+    }
+
+    /// Ends the connection: once a queued [`Out::Disconnect`] went out when
+    /// `goodbye`, else at once; waits at most `GOODBYE` for it.
+    pub async fn close(mut self, goodbye: bool) {
+        let _ = self.stop.send(!goodbye);
+        if tokio::time::timeout(GOODBYE, &mut self.driver)
+            .await
+            .is_err()
+        {
+            self.driver.abort();
+        }
+    }
 }
 
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
