@@ -37,10 +37,13 @@ pub enum MqttError {
         #[source]
         source: rustls::Error,
     },
+    /// With the store loader's first complaint, as text: its errors print their
+    /// own cause and return it as their source too, so as a source it would be
+    /// said twice.
     #[error(
-        "mqtt.tls is on, but this system has no CA certificates and mqtt.ca_file is not set: install the ca-certificates package or set mqtt.ca_file to the broker's CA (PEM)"
+        "mqtt.tls is on, but this system has no CA certificates{0} and mqtt.ca_file is not set: install the ca-certificates package or set mqtt.ca_file to the broker's CA (PEM)"
     )]
-    NoCaStore(#[source] Option<rustls_native_certs::Error>),
+    NoCaStore(String),
 
     // The connection: shown while it is down, and retried with backoff.
     #[error("cannot resolve {host}")]
@@ -109,26 +112,38 @@ impl From<mqttbytes::Error> for MqttError {
 mod tests {
     use super::*;
 
+    /// Every message of the chain joined, skipping none: what `{:#}` shows.
+    fn joined(e: &MqttError) -> String {
+        let mut parts = vec![e.to_string()];
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            parts.push(s.to_string());
+            source = s.source();
+        }
+        parts.join(": ")
+    }
+
     #[test]
     fn a_chain_names_each_cause_once() {
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        let reason = refused.to_string();
         let e = MqttError::Connect {
             broker: "broker.lan:1883".into(),
             source: refused,
         };
-        let reason = io::Error::from(io::ErrorKind::ConnectionRefused).to_string();
-        assert_eq!(
-            e.chain(),
-            format!("connecting to broker.lan:1883: {reason}")
-        );
-        let e = MqttError::from(StateError::Deserialization(
-            mqttbytes::Error::MalformedPacket,
-        ));
-        assert_eq!(
-            e.chain(),
-            "the broker broke the MQTT protocol: Malformed packet"
-        );
-        let e = MqttError::from(StateError::Io(io::Error::other("reset")));
-        assert_eq!(e.chain(), "reset");
+        let connecting = format!("connecting to broker.lan:1883: {reason}");
+        let garbage = StateError::Deserialization(mqttbytes::Error::MalformedPacket);
+        let lost = StateError::Io(io::Error::other("connection reset"));
+        for (e, text) in [
+            (e, connecting.as_str()),
+            (
+                garbage.into(),
+                "the broker broke the MQTT protocol: Malformed packet",
+            ),
+            (lost.into(), "connection reset"),
+        ] {
+            assert_eq!(joined(&e), text);
+            assert_eq!(e.chain(), text);
+        }
     }
 }

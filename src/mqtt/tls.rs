@@ -80,7 +80,12 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, MqttError> {
     let found = rustls_native_certs::load_native_certs();
     let (added, _) = store.add_parsable_certificates(found.certs);
     if added == 0 {
-        return Err(MqttError::NoCaStore(found.errors.into_iter().next()));
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(MqttError::NoCaStore(why));
     }
     Ok(store)
 }
