@@ -3,25 +3,25 @@
 //! sends nothing.
 
 use super::keys::{Key, Kind, slug};
-use super::publisher::Settings;
+use super::settings::Settings;
 use serde_json::{Map, Value, json};
 
 /// `<discovery_prefix>/sensor/<node_id>/p1ib_<key>/config`.
 pub fn config_topic(s: &Settings, key: &str) -> String {
     format!(
         "{}/sensor/{}/p1ib_{key}/config",
-        s.discovery_prefix, s.node_id
+        s.config.discovery_prefix, s.config.node_id
     )
 }
 
 /// `<prefix>/p1ib_<key>/state`.
 pub fn state_topic(s: &Settings, key: &str) -> String {
-    format!("{}/p1ib_{key}/state", s.prefix)
+    format!("{}/p1ib_{key}/state", s.config.prefix)
 }
 
 /// `<prefix>/status`: availability, `online` or (last will) `offline`.
 pub fn status_topic(s: &Settings) -> String {
-    format!("{}/status", s.prefix)
+    format!("{}/status", s.config.prefix)
 }
 
 /// The discovery config of one value. `model` is the meter's identification;
@@ -60,7 +60,7 @@ pub fn config(s: &Settings, key: &Key, kind: Kind, model: Option<&str>, expires:
     if key.diagnostic {
         c.insert("entity_category".into(), json!("diagnostic"));
     }
-    if expires && let Some(e) = s.expire_after {
+    if expires && let Some(e) = s.config.expire_after {
         c.insert("expire_after".into(), json!(e.as_secs().max(1)));
     }
     let mut device = Map::new();
@@ -79,20 +79,23 @@ pub fn config(s: &Settings, key: &Key, kind: Kind, model: Option<&str>, expires:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::MqttConfig;
     use crate::mqtt::keys;
-    use crate::mqtt::publisher::Device;
+    use crate::mqtt::settings::Device;
     use std::time::Duration;
 
     fn settings() -> Settings {
         Settings {
-            expire_after: Some(Duration::from_secs(60)),
+            config: MqttConfig {
+                expire_after: Some(Duration::from_secs(60)),
+                ..Settings::example().config
+            },
             device: Device {
                 id: "p1ib_a1b2c3d4e5f6".into(),
                 name: "p1ib".into(),
                 sw_version: "1.2.3".into(),
                 configuration_url: Some("http://p1ib.local/".into()),
             },
-            ..Settings::default()
         }
     }
 

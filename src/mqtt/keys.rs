@@ -310,8 +310,44 @@ fn electricity(c: u8, d: u8, e: u8) -> Option<Key> {
         91 if d == 7 => return Some(Key::new("current_n", "Current N")),
         _ => return None,
     };
+    match base {
+        1..=4 | 9 | 10 => power_or_energy(base, d, e, phase),
+        _ => instantaneous(base, d, phase),
+    }
+}
+
+/// `_l2` and ` L2`, or nothing without a phase.
+fn phase_suffix(phase: Option<u8>) -> (String, String) {
     let ph_key = phase.map(|p| format!("_l{p}")).unwrap_or_default();
     let ph_name = phase.map(|p| format!(" L{p}")).unwrap_or_default();
+    (ph_key, ph_name)
+}
+
+/// Current and voltage per phase, power factor, frequency (D = 7 only).
+fn instantaneous(base: u8, d: u8, phase: Option<u8>) -> Option<Key> {
+    let (ph_key, ph_name) = phase_suffix(phase);
+    match base {
+        11 if d == 7 && phase.is_some() => Some(Key::new(
+            format!("current{ph_key}"),
+            format!("Current{ph_name}"),
+        )),
+        12 if d == 7 && phase.is_some() => Some(Key::new(
+            format!("voltage{ph_key}"),
+            format!("Voltage{ph_name}"),
+        )),
+        13 if d == 7 => Some(Key::new(
+            format!("power_factor{ph_key}"),
+            format!("Power factor{ph_name}"),
+        )),
+        14 if d == 7 && phase.is_none() => Some(Key::new("frequency", "Frequency")),
+        _ => None,
+    }
+}
+
+/// Active, reactive and apparent power (D 7, maximum demand D 6) and energy
+/// (D 8) of quadrant group `base` (1 to 4, 9, 10), per tariff E.
+fn power_or_energy(base: u8, d: u8, e: u8, phase: Option<u8>) -> Option<Key> {
+    let (ph_key, ph_name) = phase_suffix(phase);
     let tariff_key = if e > 0 {
         format!("_t{e}")
     } else {
@@ -330,25 +366,6 @@ fn electricity(c: u8, d: u8, e: u8) -> Option<Key> {
         4 => ("reactive", false, "q3_q4"),
         9 => ("apparent", true, ""),
         10 => ("apparent", false, ""),
-        11 if d == 7 && phase.is_some() => {
-            return Some(Key::new(
-                format!("current{ph_key}"),
-                format!("Current{ph_name}"),
-            ));
-        }
-        12 if d == 7 && phase.is_some() => {
-            return Some(Key::new(
-                format!("voltage{ph_key}"),
-                format!("Voltage{ph_name}"),
-            ));
-        }
-        13 if d == 7 => {
-            return Some(Key::new(
-                format!("power_factor{ph_key}"),
-                format!("Power factor{ph_name}"),
-            ));
-        }
-        14 if d == 7 && phase.is_none() => return Some(Key::new("frequency", "Frequency")),
         _ => return None,
     };
     let title = match what {

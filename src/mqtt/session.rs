@@ -15,7 +15,7 @@ use super::MqttError;
 use rumqttc::mqttbytes::{self, QoS};
 use rumqttc::{
     ConnectReturnCode, Disconnect, LastWill, MqttState, Packet, PingReq, Publish, Request,
-    StateError, Subscribe,
+    Subscribe,
 };
 use rustls::pki_types::ServerName;
 use std::collections::VecDeque;
@@ -25,6 +25,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 use tokio_util::bytes::{BufMut, Bytes, BytesMut};
 use tracing::{debug, info, warn};
@@ -38,6 +39,8 @@ const INFLIGHT: u16 = 100;
 pub const MAX_PACKET: usize = 256 * 1024;
 /// Connecting (TCP, TLS and the MQTT handshake) and each write must finish in this.
 const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing waits for the goodbye (`offline`, DISCONNECT) to go out.
+const GOODBYE: Duration = Duration::from_secs(1);
 /// First wait before reconnecting; doubles up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -113,43 +116,41 @@ pub fn outbox() -> (Outbox, mpsc::Receiver<Vec<Out>>) {
     (Outbox(tx), rx)
 }
 
-/// Why a session ended or could not start. Shown in the status as it reads.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("cannot resolve {0}: {1}")]
-    Resolve(String, std::io::Error),
-    #[error("no answer from the broker within {0:?}")]
-    Timeout(Duration),
-    #[error("TLS: {0}")]
-    Tls(std::io::Error),
-    #[error("TLS: {0:?} is not a valid server name")]
-    ServerName(String),
-    #[error("the broker refused the connection: {0}")]
-    Refused(&'static str),
-    #[error("the broker closed the connection")]
-    Closed,
-    #[error("the broker did not answer a ping within the keep-alive time")]
-    PingTimeout,
-    #[error("the broker broke the MQTT protocol: {0}")]
-    Protocol(String),
+/// The connection driver in a task of its own, and the publishing loop's ends of
+/// its channels.
+#[derive(Debug)]
+pub struct Connection {
+    pub outbox: Outbox,
+    pub link: mpsc::UnboundedReceiver<Link>,
+    stop: watch::Sender<bool>,
+    driver: JoinHandle<()>,
 }
 
-impl From<StateError> for SessionError {
-    fn from(e: StateError) -> Self {
-        match e {
-            StateError::Io(e) => SessionError::Io(e),
-            StateError::AwaitPingResp => SessionError::PingTimeout,
-            StateError::ConnectionAborted => SessionError::Closed,
-            e => SessionError::Protocol(e.to_string()),
+impl Connection {
+    /// Starts connecting, and reconnecting for as long as it runs.
+    pub fn spawn(options: ConnectOptions) -> Connection {
+        let (outbox, requests) = outbox();
+        let (link_tx, link) = mpsc::unbounded_channel();
+        let (stop, stop_rx) = watch::channel(false);
+        let driver = tokio::spawn(drive(options, requests, link_tx, stop_rx));
+        Connection {
+            outbox,
+            link,
+            stop,
+            driver,
         }
     }
-}
 
-impl From<mqttbytes::Error> for SessionError {
-    fn from(e: mqttbytes::Error) -> Self {
-        SessionError::Protocol(e.to_string())
+    /// Ends the connection: once a queued [`Out::Disconnect`] went out when
+    /// `goodbye`, else at once; waits at most `GOODBYE` for it.
+    pub async fn close(mut self, goodbye: bool) {
+        let _ = self.stop.send(!goodbye);
+        if tokio::time::timeout(GOODBYE, &mut self.driver)
+            .await
+            .is_err()
+        {
+            self.driver.abort();
+        }
     }
 }
 
@@ -157,10 +158,13 @@ trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
 /// Opens the TCP (and TLS) connection and completes the MQTT handshake.
-async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, SessionError> {
+async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, MqttError> {
     let addrs = tokio::net::lookup_host((o.host.as_str(), o.port))
         .await
-        .map_err(|e| SessionError::Resolve(o.host.clone(), e))?;
+        .map_err(|source| MqttError::Resolve {
+            host: o.host.clone(),
+            source,
+        })?;
     let mut last = None;
     let mut tcp = None;
     for addr in addrs {
@@ -174,10 +178,14 @@ async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, SessionError> {
     }
     let tcp = match (tcp, last) {
         (Some(s), _) => s,
-        (None, Some(e)) => return Err(SessionError::Io(e)),
+        (None, Some(source)) => {
+            let broker = format!("{}:{}", o.host, o.port);
+            return Err(MqttError::Connect { broker, source });
+        }
         (None, None) => {
-            let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
-            return Err(SessionError::Resolve(o.host.clone(), e));
+            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+            let host = o.host.clone();
+            return Err(MqttError::Resolve { host, source });
         }
     };
     // messages are batched here; Nagle's algorithm would only delay the batch
@@ -186,11 +194,11 @@ async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, SessionError> {
         None => Box::new(tcp),
         Some(config) => {
             let name = ServerName::try_from(o.host.clone())
-                .map_err(|_| SessionError::ServerName(o.host.clone()))?;
+                .map_err(|_| MqttError::ServerName(o.host.clone()))?;
             let tls = TlsConnector::from(config.clone())
                 .connect(name, tcp)
                 .await
-                .map_err(SessionError::Tls)?;
+                .map_err(MqttError::Handshake)?;
             Box::new(tls)
         }
     };
@@ -209,11 +217,9 @@ async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, SessionError> {
     match read_packet(&mut stream, &mut buf).await? {
         Packet::ConnAck(ack) => match ack.code {
             ConnectReturnCode::Success => Ok(stream),
-            code => Err(SessionError::Refused(refusal(code))),
+            code => Err(MqttError::Refused(refusal(code))),
         },
-        other => Err(SessionError::Protocol(format!(
-            "expected CONNACK, got {other:?}"
-        ))),
+        other => Err(MqttError::NoConnAck(format!("{other:?}"))),
     }
 }
 
@@ -234,7 +240,7 @@ fn refusal(code: ConnectReturnCode) -> &'static str {
 async fn read_packet(
     stream: &mut Box<dyn Stream>,
     buf: &mut BytesMut,
-) -> Result<Packet, SessionError> {
+) -> Result<Packet, MqttError> {
     loop {
         match Packet::read(buf, MAX_PACKET) {
             Ok(p) => return Ok(p),
@@ -243,7 +249,7 @@ async fn read_packet(
         }
         buf.reserve(1024);
         if stream.read_buf(buf).await? == 0 {
-            return Err(SessionError::Closed);
+            return Err(MqttError::Closed);
         }
     }
 }
@@ -271,7 +277,7 @@ pub async fn drive(
                 continue;
             }
             r = tokio::time::timeout(NETWORK_TIMEOUT, connect(&options)) => {
-                r.unwrap_or(Err(SessionError::Timeout(NETWORK_TIMEOUT)))
+                r.unwrap_or(Err(MqttError::Timeout(NETWORK_TIMEOUT)))
             }
         };
         let error = match attempt {
@@ -294,7 +300,7 @@ pub async fn drive(
             }
             Err(e) => e,
         };
-        let msg = error.to_string();
+        let msg = error.chain();
         if failures == 0 {
             warn!(broker = %broker, error = %msg, "MQTT connection lost or refused; retrying");
         } else {
@@ -323,7 +329,7 @@ async fn session(
     outbox: &mut mpsc::Receiver<Vec<Out>>,
     link: &mpsc::UnboundedSender<Link>,
     stop: &mut watch::Receiver<bool>,
-) -> Result<(), SessionError> {
+) -> Result<(), MqttError> {
     let mut state = MqttState::new(INFLIGHT, false);
     let mut rbuf = BytesMut::with_capacity(4096);
     let mut wbuf = BytesMut::with_capacity(8192);
@@ -336,7 +342,7 @@ async fn session(
         if !wbuf.is_empty() {
             match tokio::time::timeout(NETWORK_TIMEOUT, stream.write_all(&wbuf)).await {
                 Ok(r) => r?,
-                Err(_) => return Err(SessionError::Timeout(NETWORK_TIMEOUT)),
+                Err(_) => return Err(MqttError::Timeout(NETWORK_TIMEOUT)),
             }
             wbuf.clear();
         }
@@ -355,7 +361,7 @@ async fn session(
             }
             n = read_some(stream, &mut rbuf) => {
                 if n? == 0 {
-                    return Err(SessionError::Closed);
+                    return Err(MqttError::Closed);
                 }
                 incoming(&mut state, &mut rbuf, &mut wbuf, link)?;
             }
@@ -391,7 +397,7 @@ fn incoming(
     rbuf: &mut BytesMut,
     wbuf: &mut BytesMut,
     link: &mpsc::UnboundedSender<Link>,
-) -> Result<(), SessionError> {
+) -> Result<(), MqttError> {
     loop {
         let packet = match Packet::read(rbuf, MAX_PACKET) {
             Ok(p) => p,
@@ -415,7 +421,7 @@ fn encode(
     state: &mut MqttState,
     waiting: &mut VecDeque<Out>,
     wbuf: &mut BytesMut,
-) -> Result<bool, SessionError> {
+) -> Result<bool, MqttError> {
     while let Some(out) = waiting.front() {
         if let Out::Publish(p) = out
             && p.qos != QoS::AtMostOnce
@@ -479,11 +485,9 @@ pub fn encode_qos0(topic: &str, payload: &[u8], retain: bool, buf: &mut BytesMut
     true
 }
 
-/// The connection options from the configuration and the publisher's settings.
-pub fn options(
-    config: &crate::config::MqttConfig,
-    s: &super::publisher::Settings,
-) -> Result<ConnectOptions, MqttError> {
+/// The connection options from the settings.
+pub fn options(s: &super::settings::Settings) -> Result<ConnectOptions, MqttError> {
+    let config = &s.config;
     let client_id = if config.client_id.is_empty() {
         s.device.id.replace('_', "-")
     } else {

@@ -24,8 +24,7 @@ pub struct TlsOptions {
 pub fn client_config(o: &TlsOptions) -> Result<ClientConfig, MqttError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| MqttError::Tls(e.to_string()))?;
+        .with_safe_default_protocol_versions()?;
     let builder = if o.insecure {
         builder
             .dangerous()
@@ -36,29 +35,32 @@ pub fn client_config(o: &TlsOptions) -> Result<ClientConfig, MqttError> {
     match (&o.client_cert, &o.client_key) {
         (Some(cert), Some(key)) => {
             let chain = certificates(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| MqttError::TlsFile {
-                path: key.clone(),
-                message: format!("no usable private key (PEM): {e}"),
-            })?;
+            let key =
+                PrivateKeyDer::from_pem_file(key).map_err(|source| MqttError::PrivateKey {
+                    path: key.clone(),
+                    source,
+                })?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| MqttError::Tls(format!("client certificate and key: {e}")))
+                .map_err(MqttError::ClientAuth)
         }
         _ => Ok(builder.with_no_client_auth()),
     }
 }
 
 fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, MqttError> {
-    let bad = |message: String| MqttError::TlsFile {
+    let bad = |source| MqttError::TlsFile {
         path: path.to_owned(),
-        message,
+        source,
     };
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad(e.to_string()))?
+        .map_err(bad)?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(bad)?;
     if certs.is_empty() {
-        return Err(bad("no certificate (PEM) in the file".into()));
+        return Err(MqttError::NoCertificate {
+            path: path.to_owned(),
+        });
     }
     Ok(certs)
 }
@@ -68,9 +70,9 @@ fn roots(ca_file: Option<&Path>) -> Result<RootCertStore, MqttError> {
     let mut store = RootCertStore::empty();
     if let Some(path) = ca_file {
         for cert in certificates(path)? {
-            store.add(cert).map_err(|e| MqttError::TlsFile {
+            store.add(cert).map_err(|source| MqttError::CaCertificate {
                 path: path.to_owned(),
-                message: e.to_string(),
+                source,
             })?;
         }
         return Ok(store);

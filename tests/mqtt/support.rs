@@ -5,7 +5,7 @@
 
 use p1ib::config::{RawConfig, RawMqtt};
 use p1ib::hub::Hub;
-use p1ib::mqtt::{self, Deps, MqttState, StatusWatch, publisher::Device};
+use p1ib::mqtt::{self, Deps, MqttState, StatusWatch, settings::Device};
 use p1ib::p1::dsmr::{self, Crc};
 use p1ib::p1::hdlc::{self, TelegramEncoding};
 use p1ib::p1::{Decoder, DecoderOptions, Obis, Register, Telegram, Unit};
