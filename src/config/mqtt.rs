@@ -135,6 +135,106 @@ impl RawMqtt {
         if self.port == 0 {
             c.bad("mqtt.port", self.port, "a TCP port, 1 to 65535");
         }
+        let (prefix, discovery_prefix, suffix, node_id) = self.check_names(c);
+        self.check_value_keys(c);
+        let min_interval = c.duration("mqtt.min_interval", &self.min_interval, Duration::ZERO);
+        let max_age = c.duration("mqtt.max_age", &self.max_age, Duration::from_secs(1));
+        let expire_after = self.check_expiry(c, min_interval, max_age);
+        MqttConfig {
+            enabled: self.enabled,
+            host,
+            port: self.port,
+            username: non_empty(&self.username),
+            password: self.password.clone(),
+            client_id: self.client_id.trim().to_owned(),
+            tls: self.tls,
+            ca_file: non_empty(&self.ca_file).map(PathBuf::from),
+            client_cert: non_empty(&self.client_cert).map(PathBuf::from),
+            client_key: non_empty(&self.client_key).map(PathBuf::from),
+            tls_insecure: self.tls_insecure,
+            prefix: format!("{prefix}{suffix}"),
+            node_id: format!("{node_id}{suffix}"),
+            device_name: non_empty(&self.device_name),
+            suffix,
+            discovery: self.discovery,
+            discovery_prefix,
+            per_value: self.per_value,
+            json: self.json,
+            min_interval,
+            reduced: self.reduced,
+            max_age,
+            disabled: self.disabled.clone(),
+            hysteresis: self.hysteresis.clone(),
+            expire_after,
+            retain: self.retain,
+            keep_alive: c.duration("mqtt.keep_alive", &self.keep_alive, Duration::from_secs(5)),
+            commands: self.commands,
+        }
+    }
+
+    /// `disabled` and `hysteresis` name value keys (the part after `p1ib_`).
+    fn check_value_keys(&self, c: &mut Checker) {
+        let key_ok = |k: &str| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+        };
+        for k in &self.disabled {
+            if !key_ok(k) {
+                c.bad(
+                    "mqtt.disabled",
+                    k,
+                    "value keys such as \"voltage_l1\" (the part after p1ib_ in the topic)",
+                );
+            }
+        }
+        for (k, v) in &self.hysteresis {
+            if !key_ok(k) || !v.is_finite() || *v < 0.0 {
+                c.bad(
+                    &format!("mqtt.hysteresis.{k}"),
+                    v,
+                    "a value key with a change of 0 or more in the state topic's unit, such as { power = 50, voltage_l1 = 1.5 }",
+                );
+            }
+        }
+    }
+
+    /// `expire_after`: "auto" follows the rate limit (and `max_age` in reduced
+    /// mode); otherwise longer than both.
+    fn check_expiry(
+        &self,
+        c: &mut Checker,
+        min_interval: Duration,
+        max_age: Duration,
+    ) -> Option<Duration> {
+        match self.expire_after.trim() {
+            "auto" => {
+                // long enough for the slowest meter (10 s), the rate limit and, in
+                // reduced mode, a value that only max_age sends
+                let mut e = (min_interval * 3).max(Duration::from_secs(60));
+                if self.reduced {
+                    e = e.max(max_age + Duration::from_secs(60));
+                }
+                Some(e)
+            }
+            "0" | "0s" | "off" => None,
+            v => {
+                let e = c.duration("mqtt.expire_after", v, Duration::from_secs(1));
+                if e <= min_interval || (self.reduced && e <= max_age) {
+                    c.bad(
+                        "mqtt.expire_after",
+                        v,
+                        "\"auto\", \"off\", or a duration longer than mqtt.min_interval (and mqtt.max_age in reduced mode)",
+                    );
+                }
+                Some(e)
+            }
+        }
+    }
+
+    /// Topic prefixes, the node id and suffix, the client id and the client
+    /// certificate pair: `(prefix, discovery_prefix, suffix, node_id)`.
+    fn check_names(&self, c: &mut Checker) -> (String, String, String, String) {
         let topic = |c: &mut Checker, key: &str, v: &str| {
             let ok = !v.is_empty()
                 && !v.contains(['#', '+', ' '])
@@ -191,83 +291,6 @@ impl RawMqtt {
                 "a Home Assistant node id: letters, digits, '_' and '-'",
             );
         }
-        let key_ok = |k: &str| {
-            !k.is_empty()
-                && k.chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
-        };
-        for k in &self.disabled {
-            if !key_ok(k) {
-                c.bad(
-                    "mqtt.disabled",
-                    k,
-                    "value keys such as \"voltage_l1\" (the part after p1ib_ in the topic)",
-                );
-            }
-        }
-        for (k, v) in &self.hysteresis {
-            if !key_ok(k) || !v.is_finite() || *v < 0.0 {
-                c.bad(
-                    &format!("mqtt.hysteresis.{k}"),
-                    v,
-                    "a value key with a change of 0 or more in the state topic's unit, such as { power = 50, voltage_l1 = 1.5 }",
-                );
-            }
-        }
-        let min_interval = c.duration("mqtt.min_interval", &self.min_interval, Duration::ZERO);
-        let max_age = c.duration("mqtt.max_age", &self.max_age, Duration::from_secs(1));
-        let expire_after = match self.expire_after.trim() {
-            "auto" => {
-                // long enough for the slowest meter (10 s), the rate limit and, in
-                // reduced mode, a value that only max_age sends
-                let mut e = (min_interval * 3).max(Duration::from_secs(60));
-                if self.reduced {
-                    e = e.max(max_age + Duration::from_secs(60));
-                }
-                Some(e)
-            }
-            "0" | "0s" | "off" => None,
-            v => {
-                let e = c.duration("mqtt.expire_after", v, Duration::from_secs(1));
-                if e <= min_interval || (self.reduced && e <= max_age) {
-                    c.bad(
-                        "mqtt.expire_after",
-                        v,
-                        "\"auto\", \"off\", or a duration longer than mqtt.min_interval (and mqtt.max_age in reduced mode)",
-                    );
-                }
-                Some(e)
-            }
-        };
-        MqttConfig {
-            enabled: self.enabled,
-            host,
-            port: self.port,
-            username: non_empty(&self.username),
-            password: self.password.clone(),
-            client_id: self.client_id.trim().to_owned(),
-            tls: self.tls,
-            ca_file: non_empty(&self.ca_file).map(PathBuf::from),
-            client_cert: non_empty(&self.client_cert).map(PathBuf::from),
-            client_key: non_empty(&self.client_key).map(PathBuf::from),
-            tls_insecure: self.tls_insecure,
-            prefix: format!("{prefix}{suffix}"),
-            node_id: format!("{node_id}{suffix}"),
-            device_name: non_empty(&self.device_name),
-            suffix,
-            discovery: self.discovery,
-            discovery_prefix,
-            per_value: self.per_value,
-            json: self.json,
-            min_interval,
-            reduced: self.reduced,
-            max_age,
-            disabled: self.disabled.clone(),
-            hysteresis: self.hysteresis.clone(),
-            expire_after,
-            retain: self.retain,
-            keep_alive: c.duration("mqtt.keep_alive", &self.keep_alive, Duration::from_secs(5)),
-            commands: self.commands,
-        }
+        (prefix, discovery_prefix, suffix, node_id)
     }
 }
