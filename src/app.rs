@@ -134,7 +134,7 @@ impl App {
         if let Some(u) = updater.clone() {
             let stop = token.clone();
             tasks.start("update check", async move {
-                Ok(crate::update::run(u, stop.cancelled_owned()).await?)
+                Ok(crate::update::run(u, stop).await?)
             });
         }
         if config.mdns.enabled {
@@ -147,7 +147,7 @@ impl App {
             let stop = token.clone();
             tasks.start("mdns", async move {
                 // Without mDNS the bridge is still reachable by address: never fatal.
-                if let Err(e) = crate::mdns::run(announcement, stop.cancelled_owned()).await {
+                if let Err(e) = crate::mdns::run(announcement, stop).await {
                     warn!(error = %e, "mDNS announcement off");
                 }
                 Ok(())
@@ -166,7 +166,7 @@ impl App {
         );
         let stop = token.clone();
         tasks.start("web server", async move {
-            Ok(crate::web::run(listener, web, stop.cancelled_owned()).await?)
+            Ok(crate::web::run(listener, web, stop).await?)
         });
         let (leds, hub, stop) = (config.leds.clone(), self.hub.clone(), token.clone());
         let status = config.network.manage.then(|| network.subscribe());
@@ -233,7 +233,7 @@ fn start_mqtt(
                 stop.cancelled().await; // idle until enabled in the settings
                 return Ok(());
             }
-            Ok(crate::mqtt::run(deps, stop.cancelled_owned()).await?)
+            Ok(crate::mqtt::run(deps, stop).await?)
         }
     };
     let part = |c: &Config| (c.mqtt.clone(), c.mdns.name.clone(), c.mdns.hostname.clone());

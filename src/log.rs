@@ -94,11 +94,9 @@ use tracing_subscriber::Layer as _;
 static CONTROL: OnceLock<Control> = OnceLock::new();
 
 /// Installs the subscriber for the whole process. Fails if one is installed already.
-pub fn init(config: &LogConfig) -> anyhow::Result<()> {
+pub fn init(config: &LogConfig) -> Result<(), tracing_subscriber::util::TryInitError> {
     let (subscriber, control) = subscriber(config);
-    subscriber
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
+    subscriber.try_init()?;
     let _ = CONTROL.set(control);
     Ok(())
 }

@@ -11,10 +11,10 @@
 
 use mdns_sd::{IfKind, ServiceDaemon, ServiceInfo};
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The Homey apps' service type.
 pub const P1IB_SERVICE: &str = "_p1ib._tcp.local.";
@@ -105,10 +105,7 @@ impl Announcement {
 }
 
 /// Announces until `shutdown`, then sends goodbyes (TTL 0) so browsers drop the device at once.
-pub async fn run(
-    announcement: Announcement,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), MdnsError> {
+pub async fn run(announcement: Announcement, shutdown: CancellationToken) -> Result<(), MdnsError> {
     let services = announcement.services()?;
     let host = announcement.host_fqdn()?;
     log_avahi(&host);
@@ -122,7 +119,7 @@ pub async fn run(
         daemon.register(service)?;
     }
     tracing::info!(host = %host, port = announcement.port, id = %announcement.id, "mDNS: announcing _p1ib._tcp and _http._tcp");
-    shutdown.await;
+    shutdown.cancelled().await;
     for name in &names {
         if let Ok(done) = daemon.unregister(name) {
             let _ = tokio::time::timeout(Duration::from_secs(2), done.recv_async()).await;

@@ -93,9 +93,12 @@ async fn announces_and_resolves_inside_the_namespace() {
     a.addresses = vec!["127.0.0.1".parse().unwrap()];
     a.loopback = true;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let announcer = tokio::spawn(p1ib::mdns::run(a, async {
-        let _ = stopped.await;
-    }));
+    let announcer = tokio::spawn(p1ib::mdns::run(
+        a,
+        crate::support::token_after(async {
+            let _ = stopped.await;
+        }),
+    ));
 
     let browser = ServiceDaemon::new().unwrap();
     browser.enable_interface(IfKind::LoopbackV4).unwrap();

@@ -47,9 +47,9 @@ use crate::hub::Hub;
 use handler::Handler;
 use session::Connection;
 use settings::{Device, Settings};
-use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 use tracing::error;
 
 /// What the MQTT task needs.
@@ -94,7 +94,8 @@ impl Deps {
 
 /// Publishes readings until `shutdown`. Never ends on its own: a lost broker is
 /// retried with backoff, a bad TLS setting is logged and shown in the status.
-pub async fn run(deps: Deps, shutdown: impl Future<Output = ()>) -> Result<(), MqttError> {
+pub async fn run(deps: Deps, shutdown: CancellationToken) -> Result<(), MqttError> {
+    let shutdown = shutdown.cancelled_owned();
     let Deps {
         config,
         hub,

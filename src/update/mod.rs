@@ -28,11 +28,11 @@ pub use github::Release;
 pub use install::{InstallKind, reexec};
 
 use serde::{Deserialize, Serialize};
-use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// The project's repository in the GitHub API; its releases are `{base}/releases`.
 pub const DEFAULT_BASE_URL: &str = "https://api.github.com/repos/p1ib/p1ib";
@@ -446,7 +446,8 @@ impl Updater {
 
 /// The checker: asks the releases API at start and then every `check_interval`, until
 /// `shutdown`. A failed check is logged and shown in the status; it never ends the task.
-pub async fn run(updater: Updater, shutdown: impl Future<Output = ()>) -> Result<(), UpdateError> {
+pub async fn run(updater: Updater, shutdown: CancellationToken) -> Result<(), UpdateError> {
+    let shutdown = shutdown.cancelled_owned();
     tokio::pin!(shutdown);
     let Some(every) = updater.settings().check_interval else {
         shutdown.await;

@@ -437,14 +437,14 @@ pub enum WebError {
 pub async fn run(
     listener: TcpListener,
     web: Web,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: CancellationToken,
 ) -> Result<(), WebError> {
     let token = web.shutdown_token().clone();
     let server = server::serve(listener, router(web.clone()), token.clone());
     tokio::pin!(server);
     tokio::select! {
         _ = &mut server => return Ok(()),
-        _ = shutdown => web.shutdown(),
+        _ = shutdown.cancelled() => web.shutdown(),
     }
     server.await;
     Ok(())

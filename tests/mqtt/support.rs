@@ -329,7 +329,7 @@ impl Daemon {
             update: None,
             commands: None,
         };
-        let task = tokio::spawn(mqtt::run(deps, token.clone().cancelled_owned()));
+        let task = tokio::spawn(mqtt::run(deps, token.clone()));
         Daemon {
             hub,
             status,

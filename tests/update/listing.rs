@@ -108,9 +108,12 @@ async fn the_checker_task_checks_at_start_and_stops_on_shutdown() {
     let u = Updater::new(settings(&gh.base_url, Channel::Stable, "0.1.0")).unwrap();
     let mut rx = u.subscribe();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(p1ib::update::run(u.clone(), async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(p1ib::update::run(
+        u.clone(),
+        crate::support::token_after(async {
+            let _ = stopped.await;
+        }),
+    ));
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
         rx.wait_for(|s| s.last_check_unix.is_some()),
@@ -138,7 +141,7 @@ async fn checks_can_be_switched_off() {
     let u = Updater::new(s).unwrap();
     let run = p1ib::update::run(
         u.clone(),
-        tokio::time::sleep(std::time::Duration::from_millis(200)),
+        crate::support::token_after(tokio::time::sleep(std::time::Duration::from_millis(200))),
     );
     run.await.unwrap();
     assert_eq!(u.status().last_check_unix, None, "never asked the API");

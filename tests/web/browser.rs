@@ -96,9 +96,13 @@ async fn pages_work_in_headless_chromium() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(p1ib::web::run(listener, web.clone(), async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(p1ib::web::run(
+        listener,
+        web.clone(),
+        crate::support::token_after(async move {
+            let _ = stopped.await;
+        }),
+    ));
 
     let run = crate::support::browser::run_script("web", addr);
     let result = tokio::spawn(run).await;
@@ -156,9 +160,13 @@ async fn a_fresh_start_without_internet_in_headless_chromium() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(p1ib::web::run(listener, web, async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(p1ib::web::run(
+        listener,
+        web,
+        crate::support::token_after(async move {
+            let _ = stopped.await;
+        }),
+    ));
     let result = tokio::spawn(crate::support::browser::run_named_script(
         "web", "fresh", addr,
     ))

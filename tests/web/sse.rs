@@ -19,9 +19,13 @@ async fn start(
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let web = f.web.clone();
-    let task = tokio::spawn(p1ib::web::run(listener, web, async move {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(p1ib::web::run(
+        listener,
+        web,
+        crate::support::token_after(async move {
+            let _ = rx.await;
+        }),
+    ));
     (addr, tx, task)
 }
 
