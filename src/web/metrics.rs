@@ -296,7 +296,13 @@ pub fn render(web: &Web) -> String {
     if let Some(r) = hub.latest() {
         meter_values(&mut x, &r);
     }
-    let c = hub.counters();
+    counters(&mut x, &hub.counters());
+    daemon_state(&mut x, web);
+    x.render()
+}
+
+/// Telegrams and rejected frames since start.
+fn counters(x: &mut Exposition, c: &crate::hub::Counters) {
     use Type::*;
     x.add(
         "p1ib_build_info",
@@ -343,7 +349,12 @@ pub fn render(web: &Web) -> String {
             i.as_secs_f64(),
         );
     }
-    let up = hub.link().is_some_and(|l| l.state == LinkState::Up);
+}
+
+/// The meter link, MQTT, updates and live streams.
+fn daemon_state(x: &mut Exposition, web: &Web) {
+    use Type::*;
+    let up = web.hub().link().is_some_and(|l| l.state == LinkState::Up);
     x.add(
         "p1ib_meter_link_up",
         Gauge,
@@ -375,7 +386,6 @@ pub fn render(web: &Web) -> String {
         &[],
         web.sse_clients() as f64,
     );
-    x.render()
 }
 
 /// `GET /metrics`.
