@@ -125,6 +125,52 @@ fn install_verified(
     incoming: &Path,
     version: &str,
 ) -> Result<Outcome, UpdateError> {
+    let deb = unpack_verified(s, archive, incoming)?;
+    let previous = output(
+        Command::new(&s.dpkg_query)
+            .args(["--show", "--showformat=${Version}"])
+            .arg("p1ib"),
+    )
+    .ok()
+    .filter(|v| !v.trim().is_empty());
+    let rollback = s.work_dir.join("rollback.deb");
+    let backup = rollback_package(s, previous.as_deref(), &rollback, incoming);
+
+    tracing::info!(version, previous = ?previous, "installing staged p1ib package");
+    let installed = apt_install(s, &deb).and_then(|_| restart(s));
+    match installed {
+        Ok(()) => {
+            keep_for_rollback(&deb, &rollback);
+            Ok(Outcome::Installed {
+                version: version.to_string(),
+            })
+        }
+        Err(reason) => {
+            let reason = super::error_chain(&reason);
+            tracing::warn!(version, reason = %reason, "new version failed; rolling back");
+            let restored = match backup {
+                Some((deb, prev)) => {
+                    apt_install(s, &deb).and_then(|_| restart(s))?;
+                    Some(prev)
+                }
+                None => None,
+            };
+            Ok(Outcome::RolledBack {
+                version: version.to_string(),
+                restored,
+                reason,
+            })
+        }
+    }
+}
+
+/// Checks the archive's signature, unpacks it and returns its one .deb, which
+/// must be the p1ib package.
+fn unpack_verified(
+    s: &UpgradeSettings,
+    archive: &Path,
+    incoming: &Path,
+) -> Result<PathBuf, UpdateError> {
     artifact::check_signature(archive, &s.keys)?;
     let unpacked = incoming.join("unpacked");
     self_update::Extract::from_source(archive)
@@ -152,28 +198,29 @@ fn install_verified(
             wanted: format!("the p1ib package (found {:?})", package.trim()),
         });
     }
-    let previous = output(
-        Command::new(&s.dpkg_query)
-            .args(["--show", "--showformat=${Version}"])
-            .arg("p1ib"),
-    )
-    .ok()
-    .filter(|v| !v.trim().is_empty());
-    let rollback = s.work_dir.join("rollback.deb");
-    // The package to go back to: the one kept after the last upgrade, or else (the first
-    // upgrade after a manual install) one rebuilt from the installed files.
-    let backup: Option<(PathBuf, String)> = match &previous {
+    Ok(deb)
+}
+
+/// The package to go back to: the one kept after the last upgrade, or else (the
+/// first upgrade after a manual install) one rebuilt from the installed files.
+fn rollback_package(
+    s: &UpgradeSettings,
+    previous: Option<&str>,
+    rollback: &Path,
+    incoming: &Path,
+) -> Option<(PathBuf, String)> {
+    match previous {
         Some(prev) => {
             let prev = prev.trim().to_string();
             let kept = output(
                 Command::new(&s.dpkg_deb)
                     .arg("--field")
-                    .arg(&rollback)
+                    .arg(rollback)
                     .arg("Version"),
             )
             .is_ok_and(|v| v.trim() == prev);
             if kept {
-                Some((rollback.clone(), prev))
+                Some((rollback.to_path_buf(), prev))
             } else {
                 match repack(s, &incoming.join("previous.deb")) {
                     Ok(deb) => Some((deb, prev)),
@@ -186,33 +233,6 @@ fn install_verified(
             }
         }
         None => None,
-    };
-
-    tracing::info!(version, previous = ?previous, "installing staged p1ib package");
-    let installed = apt_install(s, &deb).and_then(|_| restart(s));
-    match installed {
-        Ok(()) => {
-            keep_for_rollback(&deb, &rollback);
-            Ok(Outcome::Installed {
-                version: version.to_string(),
-            })
-        }
-        Err(reason) => {
-            let reason = super::error_chain(&reason);
-            tracing::warn!(version, reason = %reason, "new version failed; rolling back");
-            let restored = match backup {
-                Some((deb, prev)) => {
-                    apt_install(s, &deb).and_then(|_| restart(s))?;
-                    Some(prev)
-                }
-                None => None,
-            };
-            Ok(Outcome::RolledBack {
-                version: version.to_string(),
-                restored,
-                reason,
-            })
-        }
     }
 }
 
