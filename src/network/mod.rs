@@ -11,7 +11,7 @@
 //! - [`fallback`]: the long-lived task: the hotspot when nothing is connected.
 //!
 //! [`Network`] is the handle every part shares: the web server reads its status
-//! and asks it to scan and connect (the Wi-Fi page is `crate::web::wifi`; nothing
+//! and asks it to scan and connect (the Wi-Fi page is the web UI's `wifi` module; nothing
 //! here knows about HTTP); [`run`] keeps the status fresh and runs the fallback.
 //! With `network.manage = false` nothing here talks to D-Bus.
 

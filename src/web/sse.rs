@@ -68,7 +68,7 @@ impl Web {
         // first client connected is missed.
         let events = self.hub().subscribe_events();
         let web = self.clone();
-        tokio::spawn(async move { fanout(web, events).await });
+        self.spawn(async move { fanout(web, events).await });
     }
 }
 
