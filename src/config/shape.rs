@@ -103,15 +103,7 @@ fn invalid(file: &Path, key: &str, value: &toml::Value, allowed: &str) -> Invali
         other => other.to_string(),
     };
     // A secret's value is never repeated, even when it has the wrong type.
-    let secret = [
-        "key",
-        "auth_key",
-        "password",
-        "password_hash",
-        "ap_password",
-    ]
-    .iter()
-    .any(|s| key.rsplit('.').next() == Some(*s));
+    let secret = super::text::SECRETS.contains(&key);
     Invalid {
         key: key.to_owned(),
         value: if secret { "<set>".into() } else { value },

@@ -7,7 +7,7 @@
 use super::{Checker, RawConfig};
 
 /// Keys whose values are secrets: their problems are named, never shown.
-const SECRETS: &[&str] = &[
+pub(super) const SECRETS: &[&str] = &[
     "meter.key",
     "meter.auth_key",
     "mqtt.password",
