@@ -24,6 +24,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 pub struct App {
     config: Config,
     hub: Hub,
+    history: crate::history::History,
     web_addr: watch::Sender<Option<SocketAddr>>,
     restart: Arc<AtomicBool>,
     recovery: Option<crate::config::SettingsRecovery>,
@@ -32,9 +33,12 @@ pub struct App {
 impl App {
     pub fn new(config: Config) -> Self {
         let hub = Hub::new(hub_options(&config));
+        let history = crate::history::History::default();
+        hub.set_sink(Some(Arc::new(history.clone())));
         App {
             config,
             hub,
+            history,
             web_addr: watch::channel(None).0,
             restart: Arc::new(AtomicBool::new(false)),
             recovery: None,
@@ -44,6 +48,11 @@ impl App {
     /// Tells the web UI that the settings file could not be used at start.
     pub fn settings_recovery(&mut self, recovery: Option<crate::config::SettingsRecovery>) {
         self.recovery = recovery;
+    }
+
+    /// The history of readings (off until its task opened the store).
+    pub fn history(&self) -> crate::history::History {
+        self.history.clone()
     }
 
     /// The hub every task reads from.
@@ -126,6 +135,7 @@ impl App {
             deps.updater = updater.clone();
             deps.settings_recovery = self.recovery.clone();
             deps.tasks = tracker.clone();
+            deps.history = Some(self.history.clone());
             crate::web::Web::new(deps)
         };
         let changes = web.config_changes();
@@ -153,6 +163,7 @@ impl App {
                 Ok(())
             });
         }
+        self.start_history(&changes, token, tasks);
         self.start_reader(&changes, token, tasks);
         let commands = restart.commands(updater.clone(), tracker);
         start_mqtt(
@@ -181,6 +192,37 @@ impl App {
             });
         }
         network
+    }
+
+    /// The history, started anew when its settings change; a final commit at stop.
+    fn start_history(
+        &self,
+        changes: &watch::Receiver<Arc<Config>>,
+        token: &CancellationToken,
+        tasks: &mut Tasks,
+    ) {
+        let (history, hub) = (self.history.clone(), self.hub.clone());
+        let start = move |config: Arc<Config>, stop: CancellationToken| {
+            let (history, hub) = (history.clone(), hub.clone());
+            async move {
+                let settings = config.layers.settings.clone();
+                match crate::history::path_of(&config.history, settings.as_deref()) {
+                    Some(path) => {
+                        crate::history::run(history, hub, config.history.clone(), path, stop).await
+                    }
+                    None => {
+                        history.unavailable(
+                            "no state directory: give history.path or a settings file",
+                        );
+                        stop.cancelled().await;
+                    }
+                }
+                Ok(())
+            }
+        };
+        let part = |c: &Config| (c.history.clone(), c.layers.settings.clone());
+        let task = supervise("history", changes.clone(), part, start, token.clone());
+        tasks.start("history", task);
     }
 
     /// The meter reader, started anew when a saved setting changes what it uses.

@@ -23,6 +23,7 @@ pub mod app;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod history;
 pub mod hub;
 pub mod identity;
 pub mod leds;

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 mod check;
 mod device;
+mod history;
 mod layers;
 mod meter;
 mod mqtt;
@@ -33,6 +34,7 @@ pub use device::{
     LedConfig, LogConfig, MdnsConfig, RawLeds, RawLog, RawMdns, RawUpdate, UpdateChannel,
     UpdateConfig,
 };
+pub use history::{HistoryConfig, RawHistory};
 pub use layers::{Layers, merge, read_settings, write_atomic};
 pub use meter::{
     Baud, CharFormat, Framing, MeterConfig, Parity, RawMeter, ReplaySpeed, Simulation, SourceSpec,
@@ -99,6 +101,7 @@ pub struct RawConfig {
     pub mdns: RawMdns,
     pub update: RawUpdate,
     pub network: RawNetwork,
+    pub history: RawHistory,
 }
 
 /// The checked configuration the daemon runs on.
@@ -112,6 +115,7 @@ pub struct Config {
     pub mdns: MdnsConfig,
     pub update: UpdateConfig,
     pub network: NetworkConfig,
+    pub history: HistoryConfig,
     /// Where this configuration came from; the web settings page saves through it.
     pub layers: Layers,
 }
@@ -132,6 +136,7 @@ impl RawConfig {
             mdns: self.mdns.check(&mut c),
             update: self.update.check(&mut c),
             network: self.network.check(&mut c),
+            history: self.history.check(&mut c),
             layers: Layers::default(),
         };
         if c.problems.is_empty() {

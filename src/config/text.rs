@@ -35,6 +35,7 @@ const MAX_LEN: &[(&str, usize)] = &[
     ("network.ap_ssid", 32),
     ("web.password_hash", 512),
     ("meter.source", 1024),
+    ("history.path", 1024),
     ("mqtt.ca_file", 1024),
     ("mqtt.client_cert", 1024),
     ("mqtt.client_key", 1024),

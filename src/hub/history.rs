@@ -107,6 +107,38 @@ pub fn sample_of(r: &Reading) -> Sample {
     }
 }
 
+/// The graph point of stored values (OBIS code, base unit) at `t` (ms), derived
+/// as for a live reading.
+pub fn sample_of_values(t: i64, values: &[(crate::p1::Obis, f64)]) -> Sample {
+    let measurements: Vec<_> = values
+        .iter()
+        .map(|&(obis, value)| super::reading::Measurement {
+            obis,
+            quantity: None,
+            value,
+            unit: std::borrow::Cow::Borrowed(""),
+            timestamp: None,
+        })
+        .collect();
+    let derived = super::reading::Derived::of(&measurements, &Default::default());
+    let get = |c: u8| {
+        measurements
+            .iter()
+            .find(|m| m.obis == obis(c))
+            .map_or(f32::NAN, |m| m.value as f32)
+    };
+    let f = |v: Option<f64>| v.map_or(f32::NAN, |x| x as f32);
+    Sample {
+        t,
+        import_w: get(1),
+        export_w: get(2),
+        net_w: f(derived.net_power_w),
+        phase_net_w: derived.net_power_phase_w.map(f),
+        voltage_v: [get(32), get(52), get(72)],
+        current_a: derived.current_a.map(f),
+    }
+}
+
 /// The dashboard's two series: the last hour at the meter's rate, and the last
 /// day as one-minute averages (the minute in progress apart).
 #[derive(Debug, Default)]
@@ -152,6 +184,31 @@ impl Series {
 }
 
 impl Series {
+    /// Puts stored points before the live ones (after a restart).
+    pub(super) fn seed(&mut self, hour: Vec<Sample>, day: Vec<Sample>) {
+        let first_live = self.full.front().map_or(i64::MAX, |s| s.t);
+        let mut full: VecDeque<Sample> = hour.into_iter().filter(|s| s.t < first_live).collect();
+        full.append(&mut self.full);
+        while full.len() > MAX_FULL_RATE {
+            full.pop_front();
+        }
+        self.full = full;
+        let first_minute = self
+            .minute
+            .as_ref()
+            .map(|m| m.minute * 60_000)
+            .into_iter()
+            .chain(self.day.front().map(|s| s.t))
+            .min()
+            .unwrap_or(i64::MAX);
+        let mut days: VecDeque<Sample> = day.into_iter().filter(|s| s.t < first_minute).collect();
+        days.append(&mut self.day);
+        while days.len() > DAY_MINUTES {
+            days.pop_front();
+        }
+        self.day = days;
+    }
+
     /// The last hour at the meter's rate, oldest first.
     pub(super) fn hour(&self) -> Vec<Sample> {
         self.full.iter().copied().collect()

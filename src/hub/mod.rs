@@ -14,7 +14,7 @@
 mod history;
 mod reading;
 
-pub use history::{DAY_MINUTES, HOUR, MAX_FULL_RATE, Sample, sample_of};
+pub use history::{DAY_MINUTES, HOUR, MAX_FULL_RATE, Sample, sample_of, sample_of_values};
 pub use reading::{Derived, HubOptions, Measurement, Reading, TextValue, normalise};
 
 use crate::p1::{DecodeError, ErrorKind, Obis, Telegram};
@@ -82,6 +82,12 @@ pub struct Counters {
     pub uptime: Duration,
 }
 
+/// Takes every reading as the hub publishes it, in order, none skipped (the
+/// history). Called on the reader's task: must be quick and never block on I/O.
+pub trait Sink: Send + Sync {
+    fn take(&self, reading: &Reading);
+}
+
 /// The hub. Cheap to clone; every clone is the same hub.
 #[derive(Clone, Debug)]
 pub struct Hub {
@@ -95,6 +101,13 @@ struct Inner {
     state: Mutex<State>,
     readings: broadcast::Sender<Arc<Reading>>,
     events: broadcast::Sender<Event>,
+    sink: Mutex<Option<Arc<dyn Sink>>>,
+}
+
+impl std::fmt::Debug for dyn Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -150,6 +163,7 @@ impl Hub {
                 state: Mutex::new(State::default()),
                 readings,
                 events,
+                sink: Mutex::new(None),
             }),
         }
     }
@@ -192,10 +206,36 @@ impl Hub {
             st.latest = Some(reading.clone());
             reading
         };
+        let sink = self
+            .inner
+            .sink
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(sink) = sink {
+            // A fault in the history must never stop the meter reader.
+            let taken =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sink.take(&reading)));
+            if taken.is_err() {
+                tracing::error!("the history failed on a reading; it is off until restart");
+                self.set_sink(None);
+            }
+        }
         // Err only means nobody is listening.
         let _ = self.inner.readings.send(reading.clone());
         let _ = self.inner.events.send(Event::Reading(reading.clone()));
         reading
+    }
+
+    /// Hands every reading from now on to `sink` (the history) as well.
+    pub fn set_sink(&self, sink: Option<Arc<dyn Sink>>) {
+        *self.inner.sink.lock().unwrap_or_else(|p| p.into_inner()) = sink;
+    }
+
+    /// Fills the dashboard's graphs from the history after a restart; readings
+    /// that arrived meanwhile stay after them.
+    pub fn seed_history(&self, hour: Vec<Sample>, day: Vec<Sample>) {
+        self.state().series.seed(hour, day);
     }
 
     /// Counts a rejected frame.

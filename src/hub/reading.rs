@@ -42,6 +42,9 @@ pub struct Reading {
     pub meter: Option<&'static str>,
     /// The meter clock as sent.
     pub clock: Option<String>,
+    /// What the meter says of [`Reading::clock`]'s time zone (DLMS header times).
+    #[serde(skip)]
+    pub clock_zone: Option<crate::p1::ClockZone>,
     pub encrypted: bool,
     /// Numeric values in the order the meter sent them.
     pub values: Vec<Measurement>,
@@ -164,6 +167,9 @@ pub fn normalise(t: &Telegram, seq: u64, received: SystemTime, o: &HubOptions) -
         ident: t.ident.clone(),
         meter: t.manufacturer(),
         clock: t.clock().map(str::to_owned),
+        clock_zone: t
+            .notification_zone
+            .filter(|_| t.clock() == t.notification_time.as_deref()),
         encrypted: t.encrypted,
         values,
         texts,
@@ -174,7 +180,7 @@ pub fn normalise(t: &Telegram, seq: u64, received: SystemTime, o: &HubOptions) -
 impl Derived {
     /// Net power (in total and per phase), currents where the meter gives only
     /// power and voltage, and the fuse's use.
-    fn of(values: &[Measurement], o: &HubOptions) -> Derived {
+    pub(crate) fn of(values: &[Measurement], o: &HubOptions) -> Derived {
         let get = |c: Obis| values.iter().find(|m| m.obis == c).map(|m| m.value);
         let net = |imp: Obis, exp: Obis| match (get(imp), get(exp)) {
             (None, None) => None,

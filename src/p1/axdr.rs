@@ -552,6 +552,17 @@ impl DateTime {
         (d != i16::MIN).then_some(d)
     }
 
+    /// The time zone the date-time states: its deviation (DLMS counts UTC = local +
+    /// deviation, so the offset is its negative), else the clock status's
+    /// daylight-saving bit (0x80) when the status is specified.
+    pub fn zone(&self) -> Option<crate::p1::ClockZone> {
+        use crate::p1::ClockZone;
+        match self.deviation() {
+            Some(d) if (-840..=840).contains(&d) => Some(ClockZone::Offset(-d)),
+            _ => (self.0[11] != 0xFF).then_some(ClockZone::Dst(self.0[11] & 0x80 != 0)),
+        }
+    }
+
     /// Local time as `YYYY-MM-DDTHH:MM:SS`; unspecified fields print as zero.
     pub fn to_iso(&self) -> String {
         let mut s = String::with_capacity(19);

@@ -79,6 +79,7 @@ impl<'a> Notification<'a> {
     ) -> Result<Telegram, DecodeError> {
         let mut t = Telegram {
             notification_time: self.date_time.map(|d| d.to_iso()),
+            notification_zone: self.date_time.and_then(|d| d.zone()),
             ..Telegram::default()
         };
         layout::read(&self.body, vendor, options, &mut t)?;

@@ -35,4 +35,4 @@ pub use error::{DecodeError, ErrorKind};
 pub use framer::ProtocolHint;
 pub use keys::Keys;
 pub use obis::Obis;
-pub use telegram::{Protocol, Quantity, Register, Telegram, Unit, Value};
+pub use telegram::{ClockZone, Protocol, Quantity, Register, Telegram, Unit, Value};

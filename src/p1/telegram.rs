@@ -312,6 +312,10 @@ pub struct Telegram {
     pub ident: Option<String>,
     /// The date-time of a DLMS data-notification header (local ISO time).
     pub notification_time: Option<String>,
+    /// The header date-time's offset from UTC in minutes (local = UTC + offset),
+    /// from its deviation or, where the meter leaves that out, its DST flag
+    /// (`Some(true)` = summer time). `None` when the meter says neither.
+    pub notification_zone: Option<ClockZone>,
     /// Whether the telegram arrived encrypted (and was decrypted).
     pub encrypted: bool,
     /// The objects in the order the meter sent them.
@@ -319,6 +323,15 @@ pub struct Telegram {
     /// Lines of an ASCII telegram that are not `OBIS(value)`, kept verbatim so
     /// nothing the meter said is lost (a malformed code such as `1-0:7:77.7.0(…)`).
     pub unparsed: Vec<String>,
+}
+
+/// What a DLMS date-time says about its time zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockZone {
+    /// Local = UTC + this many minutes.
+    Offset(i16),
+    /// Only the clock status's daylight-saving bit.
+    Dst(bool),
 }
 
 impl Telegram {

@@ -289,6 +289,8 @@ pub struct StatusView {
     pub network: Option<crate::network::Status>,
     /// The settings file could not be used at start: what happened to it.
     pub settings_problem: Option<SettingsProblem>,
+    /// The history store: `off`, `starting`, `ok`, `failing`, `unavailable`, and why.
+    pub history: Option<crate::history::Status>,
 }
 
 /// A settings file set aside at start, as the dashboard shows it.
@@ -338,6 +340,7 @@ pub fn status_of(web: &Web) -> StatusView {
             message: r.message(),
             recovery: r.clone(),
         }),
+        history: web.history().map(|h| h.status()),
     }
 }
 

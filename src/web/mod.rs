@@ -25,6 +25,7 @@ pub mod assets;
 pub mod auth;
 pub mod device;
 pub mod error;
+pub mod history;
 mod host;
 pub mod metrics;
 pub mod password;
@@ -81,6 +82,8 @@ pub struct WebDeps {
     /// Where work handed off by a request (a firmware install) is tracked, so
     /// that the daemon waits for it at shutdown.
     pub tasks: TaskTracker,
+    /// The history behind the Energy view and `/api/v1/history|energy|export.csv`.
+    pub history: Option<crate::history::History>,
 }
 
 impl WebDeps {
@@ -95,6 +98,7 @@ impl WebDeps {
             device: Device::default(),
             settings_recovery: None,
             tasks: TaskTracker::new(),
+            history: None,
         }
     }
 }
@@ -116,6 +120,7 @@ struct Inner {
     device: Device,
     settings_recovery: Option<crate::config::SettingsRecovery>,
     tasks: TaskTracker,
+    history: Option<crate::history::History>,
     /// The names the Host check lets through (see [`host`]).
     host_names: RwLock<Arc<Vec<String>>>,
     addresses: host::Addresses,
@@ -144,6 +149,7 @@ impl Web {
                 device: deps.device,
                 settings_recovery: deps.settings_recovery,
                 tasks: deps.tasks,
+                history: deps.history,
                 host_names: RwLock::new(Arc::new(host_names)),
                 addresses: host::Addresses::default(),
                 auth,
@@ -158,6 +164,10 @@ impl Web {
 
     pub fn hub(&self) -> &Hub {
         &self.inner.hub
+    }
+
+    pub fn history(&self) -> Option<&crate::history::History> {
+        self.inner.history.as_ref()
     }
 
     /// Whether the Pi is its own access point now (first setup on a phone).
@@ -316,7 +326,9 @@ pub fn router(web: Web) -> Router {
         .route("/deviceInfo", get(api::device_info))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/reading", get(api::reading))
-        .route("/api/v1/history", get(api::history))
+        .route("/api/v1/history", get(history::history))
+        .route("/api/v1/energy", get(history::energy))
+        .route("/api/v1/export.csv", get(history::export_csv))
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/events", get(sse::events))
         .route("/api/v1/session", get(auth::session))

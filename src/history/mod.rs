@@ -1,0 +1,525 @@
+//! The history: every reading kept on the SD card for years, in one SQLite file
+//! (WAL, `synchronous=NORMAL`), and energy per 15 minutes, local hour and local
+//! day that survives restarts, gaps and 23/25-hour days.
+//!
+//! Layout: `clock` (meter time, local calendar), `codec` (compact blobs),
+//! `recorder` (per reading, under a lock, no I/O), `energy` (registers →
+//! interval energy, pure), `store` (SQLite), `query` (what the API and the
+//! command line ask). [`History`] ties them: the hub hands it each reading
+//! ([`crate::hub::Sink`]); [`run`] writes batches every `history.commit_interval`
+//! and at shutdown, thins old tiers, and survives a full disk or a damaged file.
+
+pub mod clock;
+pub mod codec;
+pub mod energy;
+pub mod query;
+pub mod recorder;
+pub mod store;
+
+use crate::config::HistoryConfig;
+use crate::hub::{Hub, Reading};
+use clock::{Calendar, MeterClock};
+use energy::Aggregator;
+use recorder::{Channels, Recorder, summary};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use store::{Batch, Store, StoreError};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+/// The file's name in the state directory.
+pub const FILE_NAME: &str = "history.sqlite";
+
+/// A minute with no reading for this long (receive time) is finished early.
+const SEAL_AFTER: Duration = Duration::from_secs(70);
+
+/// How often old rows are thinned.
+const THIN_EVERY: Duration = Duration::from_secs(3600);
+
+/// Queries the API runs at once; more wait.
+const QUERY_PERMITS: usize = 2;
+
+/// What the dashboard and `/api/v1/status` say of the history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Status {
+    /// `off`, `starting`, `ok`, `failing` (writes fail; live data goes on),
+    /// `unavailable` (no history this run).
+    pub state: &'static str,
+    /// Why, in words, when not `ok`; or what happened at start (a damaged file set aside).
+    pub message: Option<String>,
+    pub path: Option<String>,
+    /// The file's size in bytes with its WAL.
+    pub bytes: Option<u64>,
+    /// Unix ms of the oldest and newest minute kept.
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+    /// Readings dropped (older than what is stored, or while the writer was behind).
+    pub dropped: u64,
+}
+
+/// The history of one daemon. Cheap to clone.
+#[derive(Clone)]
+pub struct History {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    recorder: Mutex<Option<Recorder>>,
+    wake: Notify,
+    status: Mutex<Status>,
+    path: Mutex<Option<PathBuf>>,
+    calendar: Calendar,
+    permits: Semaphore,
+    /// When the first finished minute began waiting for the writer.
+    waiting_since: Mutex<Option<Instant>>,
+    commit_interval: Mutex<Duration>,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").finish_non_exhaustive()
+    }
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History::new(Calendar::system())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl History {
+    pub fn new(calendar: Calendar) -> Self {
+        History {
+            inner: Arc::new(Inner {
+                recorder: Mutex::new(None),
+                wake: Notify::new(),
+                status: Mutex::new(Status {
+                    state: "off",
+                    ..Status::default()
+                }),
+                path: Mutex::new(None),
+                calendar,
+                permits: Semaphore::new(QUERY_PERMITS),
+                waiting_since: Mutex::new(None),
+                commit_interval: Mutex::new(Duration::from_secs(60)),
+            }),
+        }
+    }
+
+    pub fn calendar(&self) -> &Calendar {
+        &self.inner.calendar
+    }
+
+    pub fn status(&self) -> Status {
+        let mut s = lock(&self.inner.status).clone();
+        if let Some(r) = lock(&self.inner.recorder).as_ref() {
+            s.dropped = r.dropped;
+        }
+        s
+    }
+
+    /// Says why there is no history this run.
+    pub fn unavailable(&self, why: &str) {
+        self.set_status(|s| {
+            *s = Status {
+                state: "unavailable",
+                message: Some(why.to_owned()),
+                ..Status::default()
+            }
+        });
+    }
+
+    fn set_status(&self, f: impl FnOnce(&mut Status)) {
+        f(&mut lock(&self.inner.status));
+    }
+
+    /// The file queries read, while the history runs.
+    pub fn path(&self) -> Option<PathBuf> {
+        lock(&self.inner.path).clone()
+    }
+
+    /// Runs a query on a read-only connection of its own, off the async threads,
+    /// at most [`QUERY_PERMITS`] at once.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&store::Reader, &Calendar) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, query::QueryError> {
+        let path = self.path().ok_or(query::QueryError::Unavailable)?;
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| query::QueryError::Unavailable)?;
+        let calendar = self.inner.calendar.clone();
+        tokio::task::spawn_blocking(move || {
+            let reader = store::Reader::open(&path)?;
+            f(&reader, &calendar)
+        })
+        .await
+        .map_err(|_| query::QueryError::Unavailable)?
+        .map_err(query::QueryError::Store)
+    }
+}
+
+impl crate::hub::Sink for History {
+    fn take(&self, reading: &Reading) {
+        let received = crate::time::unix_ms(reading.received);
+        let (finished, pending) = {
+            let mut rec = lock(&self.inner.recorder);
+            let Some(rec) = rec.as_mut() else { return };
+            (rec.record(reading, received), rec.pending())
+        };
+        if finished {
+            let mut since = lock(&self.inner.waiting_since);
+            let since = *since.get_or_insert_with(Instant::now);
+            let interval = *lock(&self.inner.commit_interval);
+            // A minute just finished: write now if the interval is up (so commits
+            // follow whole minutes), or if a replay is running far ahead.
+            if since.elapsed() >= interval || pending >= 60 {
+                self.inner.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// Where the history file of this configuration lives.
+pub fn path_of(config: &HistoryConfig, settings: Option<&Path>) -> Option<PathBuf> {
+    config.path.clone().or_else(|| {
+        settings
+            .and_then(Path::parent)
+            .map(|dir| dir.join(FILE_NAME))
+    })
+}
+
+/// Opens the store; a damaged file is set aside and a new one started.
+fn open(path: &Path, calendar: &Calendar) -> Result<(Store, Option<String>), StoreError> {
+    match Store::open(path, calendar.clone()) {
+        Ok(s) => Ok((s, None)),
+        Err(e) if e.is_corrupt() => {
+            let aside = store::set_aside(path)?;
+            let note = format!(
+                "the history file was damaged ({e}); it was kept as {} and a new one started",
+                aside.display()
+            );
+            error!("history: {note}");
+            Ok((Store::open(path, calendar.clone())?, Some(note)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The writer's state in [`run`].
+struct Writer {
+    store: Store,
+    aggregator: Aggregator,
+    /// The newest minute handed to the aggregator.
+    fed_through: Option<i64>,
+    /// A commit failed and has not succeeded since: minutes lost meanwhile.
+    failing: Option<u64>,
+}
+
+/// Resumes the energy tiers from what the store holds: samples up to the last
+/// flush, then the minutes written after it.
+fn resume(store: &Store) -> Result<(Aggregator, Option<i64>, Option<i64>), StoreError> {
+    let state = store.energy_state()?;
+    let mut aggregator = Aggregator::resume(&state.samples, state.last_reading);
+    let mut fed = None;
+    for m in &state.after {
+        aggregator.add(&summary(m));
+        fed = Some(m.minute);
+    }
+    Ok((aggregator, fed, state.last_minute))
+}
+
+/// Runs the history until `stop`: opens the store, resumes, then writes every
+/// `commit_interval` (and when a replay runs ahead), thins hourly, and writes the
+/// minute in progress at shutdown. Never fails the daemon: without a usable file
+/// the history is off for this run and the status says why.
+pub async fn run(
+    history: History,
+    hub: Hub,
+    config: HistoryConfig,
+    path: PathBuf,
+    stop: CancellationToken,
+) {
+    if !config.enabled {
+        history.set_status(|s| {
+            *s = Status {
+                state: "off",
+                ..Status::default()
+            }
+        });
+        stop.cancelled().await;
+        return;
+    }
+    history.set_status(|s| {
+        *s = Status {
+            state: "starting",
+            path: Some(path.display().to_string()),
+            ..Status::default()
+        }
+    });
+    *lock(&history.inner.commit_interval) = config.commit_interval;
+    let calendar = history.inner.calendar.clone();
+    let opened = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let (store, note) = open(&path, &calendar)?;
+            let resumed = resume(&store)?;
+            let channels = store.channels()?;
+            Ok::<_, StoreError>((store, note, resumed, channels))
+        })
+        .await
+    };
+    let (store, note, (aggregator, fed, last_minute), channels) = match opened {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            let message = format!("history is off: {} cannot be used: {e}", path.display());
+            error!("{message}");
+            history.set_status(|s| {
+                s.state = "unavailable";
+                s.message = Some(message);
+            });
+            stop.cancelled().await;
+            return;
+        }
+        Err(e) => {
+            error!(error = %e, "history: opening the store failed");
+            stop.cancelled().await;
+            return;
+        }
+    };
+    let floor = last_minute.map_or(i64::MIN, |m| (m + 1) * 60_000);
+    *lock(&history.inner.recorder) = Some(Recorder::new(
+        MeterClock::new(history.inner.calendar.tz().clone()),
+        Channels::from_store(channels),
+        config.raw_days > 0,
+        floor,
+    ));
+    *lock(&history.inner.path) = Some(path.clone());
+    history.set_status(|s| {
+        s.state = "ok";
+        s.message = note;
+    });
+    seed_graphs(&history, &hub).await;
+    info!(path = %path.display(), "history: recording");
+    let mut writer = Writer {
+        store,
+        aggregator,
+        fed_through: fed,
+        failing: None,
+    };
+    let mut tick = tokio::time::interval(config.commit_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.reset();
+    let mut last_thin: Option<Instant> = None;
+    let mut last_reading = Instant::now();
+    loop {
+        let stopping = tokio::select! {
+            _ = stop.cancelled() => true,
+            _ = history.inner.wake.notified() => false,
+            _ = tick.tick() => false,
+        };
+        // A minute with no reading for a while is finished early, so a stopped
+        // meter does not hold its last readings back.
+        {
+            let mut rec = lock(&history.inner.recorder);
+            if let Some(r) = rec.as_mut() {
+                let current = r.current();
+                if stopping || last_reading.elapsed() >= SEAL_AFTER {
+                    r.seal();
+                }
+                if current.is_some() {
+                    // Any minute in progress means a reading arrived since.
+                    last_reading = Instant::now();
+                }
+            }
+        }
+        writer = commit(&history, writer, &config, stopping).await;
+        if stopping {
+            break;
+        }
+        if last_thin.is_none_or(|t| t.elapsed() >= THIN_EVERY) {
+            last_thin = Some(Instant::now());
+            writer = thin(writer, &config).await;
+            refresh_status(&history, &writer);
+        }
+    }
+    *lock(&history.inner.recorder) = None;
+    *lock(&history.inner.path) = None;
+    history.set_status(|s| s.state = "off");
+}
+
+/// Writes what is finished; on failure keeps running and resumes from the store.
+async fn commit(history: &History, mut w: Writer, config: &HistoryConfig, final_: bool) -> Writer {
+    let (minutes, channels) = {
+        let mut rec = lock(&history.inner.recorder);
+        let Some(r) = rec.as_mut() else { return w };
+        (r.take(), r.channels.take_unsaved())
+    };
+    *lock(&history.inner.waiting_since) = None;
+    if minutes.is_empty() && channels.is_empty() && !final_ {
+        return w;
+    }
+    let before = w.fed_through;
+    for m in &minutes {
+        w.aggregator.add(&summary(m));
+        w.fed_through = Some(m.minute);
+    }
+    // Energy is written when a quarter hour was crossed, and at shutdown; in
+    // between, a restart counts the stored minutes again.
+    let crossed = match (before, w.fed_through) {
+        (Some(a), Some(b)) => a * 60_000 / energy::QUARTER_MS != b * 60_000 / energy::QUARTER_MS,
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let energy = (crossed || final_)
+        .then(|| w.fed_through.map(|through| (w.aggregator.take(), through)))
+        .flatten();
+    let lost: u64 = minutes.iter().map(|m| u64::from(m.n)).sum();
+    let batch = Batch {
+        channels,
+        minutes,
+        energy,
+    };
+    let mut store = w.store;
+    let (store, result, batch) = tokio::task::spawn_blocking(move || {
+        let r = store.write(&batch);
+        (store, r, batch)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("history writer: {e}"));
+    w.store = store;
+    match result {
+        Ok(()) => {
+            if let Some(lost) = w.failing.take() {
+                info!(readings_lost = lost, "history: writing again");
+            }
+            history.set_status(|s| {
+                if s.state == "failing" {
+                    s.state = "ok";
+                    s.message = None;
+                }
+            });
+            let _ = config;
+        }
+        Err(e) => {
+            if w.failing.is_none() {
+                let full = if e.is_full() {
+                    " (the disk is full)"
+                } else {
+                    ""
+                };
+                error!(error = %e, "history: writing failed{full}; live data goes on, and the history resumes when writing works again");
+                history.set_status(|s| {
+                    s.state = "failing";
+                    s.message = Some(format!("writing the history failed{full}: {e}"));
+                });
+            }
+            *w.failing.get_or_insert(0) += lost;
+            // Channels must reach the file before any block that uses them.
+            if let Some(r) = lock(&history.inner.recorder).as_mut() {
+                r.channels.unsaved_again(batch.channels);
+            }
+            // Count again from what the file holds: the lost minutes become a gap.
+            let store = w.store;
+            let (store, resumed) = tokio::task::spawn_blocking(move || {
+                let r = resume(&store);
+                (store, r)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("history writer: {e}"));
+            w.store = store;
+            if let Ok((aggregator, fed, _)) = resumed {
+                w.aggregator = aggregator;
+                w.fed_through = fed;
+            }
+        }
+    }
+    w
+}
+
+/// Deletes raw and minute rows past their retention, a day at a time.
+async fn thin(mut w: Writer, config: &HistoryConfig) -> Writer {
+    let Some(newest) = w.fed_through else {
+        return w;
+    };
+    let raw_before = newest - i64::from(config.raw_days) * 1440;
+    let minute_before = newest - i64::from(config.minute_days) * 1440;
+    loop {
+        let mut store = w.store;
+        let (store, more) = tokio::task::spawn_blocking(move || {
+            let r = store.thin(raw_before, minute_before);
+            (store, r)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("history writer: {e}"));
+        w.store = store;
+        match more {
+            Ok(true) => tokio::task::yield_now().await,
+            Ok(false) => break,
+            Err(e) => {
+                warn!(error = %e, "history: thinning old rows failed; trying again in an hour");
+                break;
+            }
+        }
+    }
+    w
+}
+
+fn refresh_status(history: &History, w: &Writer) {
+    let path = w.store.path().to_owned();
+    let bytes = ["", "-wal"]
+        .iter()
+        .filter_map(|ext| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(ext);
+            std::fs::metadata(PathBuf::from(p)).ok().map(|m| m.len())
+        })
+        .sum();
+    let span: Option<(i64, i64)> = w
+        .store
+        .connection()
+        .query_row("SELECT min(minute), max(minute) FROM minute", [], |r| {
+            Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+        })
+        .ok()
+        .flatten();
+    history.set_status(|s| {
+        s.bytes = Some(bytes);
+        s.oldest = span.map(|(a, _)| a * 60_000);
+        s.newest = span.map(|(_, b)| b * 60_000);
+    });
+}
+
+/// Fills the dashboard's hour and day graphs from the store after a restart.
+async fn seed_graphs(history: &History, hub: &Hub) {
+    let now = crate::time::unix_ms(std::time::SystemTime::now());
+    let seeded = history
+        .read(move |r, _| {
+            let to = now.div_euclid(60_000) + 1;
+            let day = r.minutes(to - 1440, to)?;
+            let hour = r.raw(to - 60, to, crate::hub::MAX_FULL_RATE)?;
+            let channels = r.channels()?;
+            Ok((
+                query::samples_of_minutes(&day),
+                query::samples_of_raw(&hour, &channels),
+            ))
+        })
+        .await;
+    match seeded {
+        Ok((day, hour)) => hub.seed_history(hour, day),
+        Err(e) => warn!(error = %e, "history: the graphs start empty"),
+    }
+}

@@ -1,0 +1,537 @@
+//! The SQLite file: schema, the writer's batches, thinning, and the queries.
+//! Blocking: the daemon calls it from `spawn_blocking`.
+//!
+//! Tables: `raw` (one compact block of every reading per minute), `minute`
+//! (statistics and register samples per minute), `energy` (per 15 minutes, local
+//! hour and local day: energy per register, peak power, time in gaps), `gap`,
+//! `channel` (the numbers blobs use for OBIS code + unit) and `meta`.
+
+use super::clock::{Calendar, Span};
+use super::codec::{self, RawReading, RegisterSample, STAT_FIELDS, Stat};
+use super::energy::{Bucket, Flush, Gap, QUARTER_MS};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+
+const SCHEMA: i64 = 1;
+
+/// The energy tiers' steps, as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Quarter = 0,
+    Hour = 1,
+    Day = 2,
+}
+
+/// A value the store numbers: an OBIS code and its unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Channel {
+    pub id: u16,
+    pub obis: String,
+    pub unit: String,
+    /// A cumulative register (energy, volume), which the energy tiers count.
+    pub register: bool,
+}
+
+/// One minute as the writer stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinuteRow {
+    /// Minutes since the Unix epoch.
+    pub minute: i64,
+    pub first: i64,
+    pub last: i64,
+    pub n: u32,
+    pub raw: Option<Vec<u8>>,
+    pub stats: [Stat; STAT_FIELDS],
+    pub registers: Vec<RegisterSample>,
+}
+
+/// One transaction's worth of history.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub channels: Vec<Channel>,
+    pub minutes: Vec<MinuteRow>,
+    /// Energy gained up to and including minute `.1`.
+    pub energy: Option<(Flush, i64)>,
+}
+
+/// A stored energy interval.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnergyRow {
+    pub start: i64,
+    pub energy: Vec<(u16, f64)>,
+    pub peak_w: Option<f32>,
+    pub gap_ms: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    Codec(#[from] codec::CodecError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the history file {0} is from a newer p1ib (schema {1})")]
+    Newer(PathBuf, i64),
+}
+
+impl StoreError {
+    /// The file is damaged or no database: set it aside and start anew.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        ) || matches!(self, StoreError::Codec(_))
+    }
+
+    /// The disk is full.
+    pub fn is_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DiskFull
+        )
+    }
+}
+
+/// The writer's connection.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+    calendar: Calendar,
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // Readers wait for the writer's short transactions instead of failing.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (or creates) the file and checks it. A damaged file is an error
+    /// that [`StoreError::is_corrupt`] recognises.
+    pub fn open(path: &Path, calendar: Calendar) -> Result<Store, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "history: the file system does not allow WAL");
+        }
+        // NORMAL in WAL mode: a power cut loses at most the last commit, never
+        // the file. The WAL is checkpointed every 1000 pages (SQLite's default).
+        conn.execute_batch(
+            "PRAGMA synchronous=NORMAL;
+             PRAGMA journal_size_limit=8388608;
+             PRAGMA temp_store=MEMORY;",
+        )?;
+        let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(check),
+            )));
+        }
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS channel(id INTEGER PRIMARY KEY, obis TEXT NOT NULL,
+                 unit TEXT NOT NULL, register INTEGER NOT NULL, UNIQUE(obis, unit));
+             CREATE TABLE IF NOT EXISTS raw(minute INTEGER PRIMARY KEY, block BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS minute(minute INTEGER PRIMARY KEY, first INTEGER NOT NULL,
+                 last INTEGER NOT NULL, n INTEGER NOT NULL, stats BLOB NOT NULL, regs BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS energy(step INTEGER NOT NULL, start INTEGER NOT NULL,
+                 energy BLOB NOT NULL, peak_w REAL, gap_ms INTEGER NOT NULL,
+                 PRIMARY KEY(step, start)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS gap(start INTEGER PRIMARY KEY, end INTEGER NOT NULL);",
+        )?;
+        let schema: Option<i64> = conn
+            .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match schema {
+            Some(s) if s > SCHEMA => return Err(StoreError::Newer(path.to_owned(), s)),
+            Some(_) => {}
+            None => {
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES('schema', ?1)",
+                    params![SCHEMA],
+                )?;
+            }
+        }
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+            calendar,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Writes a batch in one transaction (one fsync of the WAL).
+    pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut ch = tx.prepare_cached(
+                "INSERT OR IGNORE INTO channel(id, obis, unit, register) VALUES(?1, ?2, ?3, ?4)",
+            )?;
+            for c in &batch.channels {
+                ch.execute(params![c.id, c.obis, c.unit, c.register])?;
+            }
+            let mut raw =
+                tx.prepare_cached("INSERT OR REPLACE INTO raw(minute, block) VALUES(?1, ?2)")?;
+            let mut minute = tx.prepare_cached(
+                "INSERT OR REPLACE INTO minute(minute, first, last, n, stats, regs)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for m in &batch.minutes {
+                let base = m.minute * 60_000;
+                if let Some(block) = &m.raw {
+                    raw.execute(params![m.minute, block])?;
+                }
+                minute.execute(params![
+                    m.minute,
+                    m.first,
+                    m.last,
+                    m.n,
+                    codec::encode_stats(&m.stats),
+                    codec::encode_registers(base, &m.registers),
+                ])?;
+            }
+        }
+        if let Some((flush, through)) = &batch.energy {
+            add_energy(&tx, &self.calendar, flush)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES('energy_through', ?1)",
+                params![through],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Deletes up to a day of raw and minute rows older than the cut-offs (minute
+    /// numbers); `true` when there may be more. Short transactions: readers and the
+    /// writer's next batch never wait long.
+    pub fn thin(&mut self, raw_before: i64, minute_before: i64) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let a = tx.execute(
+            "DELETE FROM raw WHERE minute < min(?1, (SELECT min(minute) FROM raw) + 1440)",
+            params![raw_before],
+        )?;
+        let b = tx.execute(
+            "DELETE FROM minute WHERE minute < min(?1, (SELECT min(minute) FROM minute) + 1440)",
+            params![minute_before],
+        )?;
+        tx.commit()?;
+        Ok(a + b > 0)
+    }
+
+    /// Where the energy tiers stand: the last minute they include, each register's
+    /// last sample up to it, and the last reading's time; then the minutes stored
+    /// after it (to count again).
+    pub fn energy_state(&self) -> Result<EnergyState, StoreError> {
+        let through: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key='energy_through'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let through = through.unwrap_or(i64::MIN);
+        let mut samples: Vec<RegisterSample> = Vec::new();
+        let mut last_reading = None;
+        {
+            // Each register's newest sample, looking back at most two days.
+            let mut stmt = self.conn.prepare(
+                "SELECT minute, last, regs FROM minute WHERE minute <= ?1 ORDER BY minute DESC LIMIT 2880",
+            )?;
+            let mut rows = stmt.query(params![through])?;
+            while let Some(r) = rows.next()? {
+                let (minute, last, regs): (i64, i64, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+                last_reading.get_or_insert(last);
+                for s in codec::decode_registers(minute * 60_000, &regs)? {
+                    if !samples.iter().any(|x| x.channel == s.channel) {
+                        samples.push(s);
+                    }
+                }
+            }
+        }
+        let mut after = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT minute, first, last, n, stats, regs FROM minute WHERE minute > ?1 ORDER BY minute")?;
+        let mut rows = stmt.query(params![through])?;
+        while let Some(r) = rows.next()? {
+            after.push(minute_row(r, false)?);
+        }
+        let last_minute: Option<i64> =
+            self.conn
+                .query_row("SELECT max(minute) FROM minute", [], |r| r.get(0))?;
+        Ok(EnergyState {
+            samples,
+            last_reading,
+            after,
+            last_minute,
+        })
+    }
+
+    /// Every channel, by number.
+    pub fn channels(&self) -> Result<Vec<Channel>, StoreError> {
+        channels(&self.conn)
+    }
+}
+
+/// Where the energy tiers stand (see [`Store::energy_state`]).
+#[derive(Debug, Default)]
+pub struct EnergyState {
+    pub samples: Vec<RegisterSample>,
+    pub last_reading: Option<i64>,
+    pub after: Vec<MinuteRow>,
+    /// The newest minute stored.
+    pub last_minute: Option<i64>,
+}
+
+fn add_energy(
+    tx: &rusqlite::Transaction<'_>,
+    cal: &Calendar,
+    flush: &Flush,
+) -> Result<(), StoreError> {
+    let mut hours: std::collections::BTreeMap<i64, Bucket> = Default::default();
+    let mut days: std::collections::BTreeMap<i64, Bucket> = Default::default();
+    for (&q, b) in &flush.buckets {
+        add_row(tx, Step::Quarter, q, b)?;
+        merge(hours.entry(cal.start_of(Span::Hour, q)).or_default(), b);
+        merge(days.entry(cal.start_of(Span::Day, q)).or_default(), b);
+    }
+    for (h, b) in &hours {
+        add_row(tx, Step::Hour, *h, b)?;
+    }
+    for (d, b) in &days {
+        add_row(tx, Step::Day, *d, b)?;
+    }
+    let mut gap = tx.prepare_cached("INSERT OR REPLACE INTO gap(start, end) VALUES(?1, ?2)")?;
+    for g in &flush.gaps {
+        gap.execute(params![g.from, g.to])?;
+    }
+    Ok(())
+}
+
+fn merge(into: &mut Bucket, b: &Bucket) {
+    for &(ch, e) in &b.energy {
+        match into.energy.iter_mut().find(|(c, _)| *c == ch) {
+            Some((_, v)) => *v += e,
+            None => into.energy.push((ch, e)),
+        }
+    }
+    into.peak_w = match (into.peak_w, b.peak_w) {
+        (Some(a), Some(c)) => Some(a.max(c)),
+        (a, c) => a.or(c),
+    };
+    into.gap_ms += b.gap_ms;
+}
+
+/// Adds a bucket's gains to the stored row.
+fn add_row(
+    tx: &rusqlite::Transaction<'_>,
+    step: Step,
+    start: i64,
+    b: &Bucket,
+) -> Result<(), StoreError> {
+    let old: Option<(Vec<u8>, Option<f64>, i64)> = tx
+        .prepare_cached("SELECT energy, peak_w, gap_ms FROM energy WHERE step=?1 AND start=?2")?
+        .query_row(params![step as i64, start], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let mut row = Bucket::default();
+    if let Some((energy, peak, gap)) = old {
+        row.energy = codec::decode_energy(&energy)?;
+        row.peak_w = peak.map(|p| p as f32);
+        row.gap_ms = gap;
+    }
+    merge(&mut row, b);
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO energy(step, start, energy, peak_w, gap_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        step as i64,
+        start,
+        codec::encode_energy(&row.energy),
+        row.peak_w.map(f64::from),
+        row.gap_ms
+    ])?;
+    Ok(())
+}
+
+fn minute_row(r: &rusqlite::Row<'_>, with_raw: bool) -> Result<MinuteRow, StoreError> {
+    let minute: i64 = r.get(0)?;
+    let stats: Vec<u8> = r.get(4)?;
+    let regs: Vec<u8> = r.get(5)?;
+    Ok(MinuteRow {
+        minute,
+        first: r.get(1)?,
+        last: r.get(2)?,
+        n: r.get(3)?,
+        raw: if with_raw { r.get(6)? } else { None },
+        stats: codec::decode_stats(&stats)?,
+        registers: codec::decode_registers(minute * 60_000, &regs)?,
+    })
+}
+
+fn channels(conn: &Connection) -> Result<Vec<Channel>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, obis, unit, register FROM channel ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Channel {
+            id: r.get(0)?,
+            obis: r.get(1)?,
+            unit: r.get(2)?,
+            register: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A read-only connection for the API and the command line.
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        Ok(Reader { conn })
+    }
+
+    pub fn channels(&self) -> Result<Vec<Channel>, StoreError> {
+        channels(&self.conn)
+    }
+
+    /// Raw readings of the minutes `[from, to)` (minute numbers), at most `limit`.
+    pub fn raw(&self, from: i64, to: i64, limit: usize) -> Result<Vec<RawReading>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT minute, block FROM raw WHERE minute >= ?1 AND minute < ?2 ORDER BY minute",
+        )?;
+        let mut rows = stmt.query(params![from, to])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (minute, block): (i64, Vec<u8>) = (r.get(0)?, r.get(1)?);
+            out.extend(codec::decode_block(minute * 60_000, &block)?);
+            if out.len() >= limit {
+                out.truncate(limit);
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Minute rows of `[from, to)` (minute numbers).
+    pub fn minutes(&self, from: i64, to: i64) -> Result<Vec<MinuteRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT minute, first, last, n, stats, regs FROM minute
+             WHERE minute >= ?1 AND minute < ?2 ORDER BY minute",
+        )?;
+        let mut rows = stmt.query(params![from, to])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(minute_row(r, false)?);
+        }
+        Ok(out)
+    }
+
+    /// Energy rows of one step starting in `[from, to)` (ms).
+    pub fn energy(&self, step: Step, from: i64, to: i64) -> Result<Vec<EnergyRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT start, energy, peak_w, gap_ms FROM energy
+             WHERE step = ?1 AND start >= ?2 AND start < ?3 ORDER BY start",
+        )?;
+        let mut rows = stmt.query(params![step as i64, from, to])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let blob: Vec<u8> = r.get(1)?;
+            out.push(EnergyRow {
+                start: r.get(0)?,
+                energy: codec::decode_energy(&blob)?,
+                peak_w: r.get::<_, Option<f64>>(2)?.map(|p| p as f32),
+                gap_ms: r.get(3)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Gaps that overlap `[from, to)` (ms).
+    pub fn gaps(&self, from: i64, to: i64) -> Result<Vec<Gap>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT start, end FROM gap WHERE end > ?1 AND start < ?2 ORDER BY start",
+        )?;
+        let rows = stmt.query_map(params![from, to], |r| {
+            Ok(Gap {
+                from: r.get(0)?,
+                to: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The oldest and newest minute stored.
+    pub fn span(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT min(minute), max(minute) FROM minute", [], |r| {
+                Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+            })?)
+    }
+
+    /// The oldest energy interval (the history's start).
+    pub fn first_energy(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT min(start) FROM energy WHERE step = 0", [], |r| {
+                r.get(0)
+            })?)
+    }
+}
+
+/// Sets a file aside as `<name>.corrupt-<unix seconds>` with its WAL and shared
+/// memory files; never deletes. Returns the new name.
+pub fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".corrupt-{secs}"));
+    let aside = PathBuf::from(name);
+    std::fs::rename(path, &aside)?;
+    for ext in ["-wal", "-shm"] {
+        let mut from = path.as_os_str().to_owned();
+        from.push(ext);
+        let mut to = aside.as_os_str().to_owned();
+        to.push(ext);
+        let _ = std::fs::rename(PathBuf::from(from), PathBuf::from(to));
+    }
+    Ok(aside)
+}
+
+/// The quarter hours `[from, to)` a step covers (for callers that fold them).
+pub fn quarters(from: i64, to: i64) -> impl Iterator<Item = i64> {
+    let start = from.div_euclid(QUARTER_MS) * QUARTER_MS;
+    (0..)
+        .map(move |i| start + i * QUARTER_MS)
+        .take_while(move |q| *q < to)
+}

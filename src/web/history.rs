@@ -1,0 +1,134 @@
+//! The history's HTTP API: `/api/v1/history`, `/api/v1/energy` and
+//! `/api/v1/export.csv`. Parameters are checked with a message that says what is
+//! allowed; spans are capped per step; queries run on read-only connections off the
+//! async threads, at most two at once.
+
+use super::Web;
+use super::api::HistoryQuery;
+use super::error::ApiError;
+use crate::history::query::{self, QueryError, Range, Resolution};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub step: Option<String>,
+    /// The dashboard's in-memory graphs (`hour`, `day`), as before the store.
+    pub span: Option<String>,
+}
+
+type Q = Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>;
+
+fn range(web: &Web, q: &RangeQuery, allowed: &[Resolution]) -> Result<Range, ApiError> {
+    let history = web
+        .history()
+        .ok_or(ApiError::Unavailable("the history is off"))?;
+    let now = crate::time::unix_ms(std::time::SystemTime::now());
+    query::parse_range(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        q.step.as_deref(),
+        allowed,
+        now,
+        history.calendar(),
+    )
+    .map_err(ApiError::BadRequest)
+}
+
+fn failed(e: QueryError) -> ApiError {
+    match e {
+        QueryError::Unavailable => {
+            ApiError::Unavailable("the history is not available: see the status on the dashboard")
+        }
+        QueryError::Store(e) => ApiError::Internal(format!("history query: {e}")),
+    }
+}
+
+/// `GET /api/v1/history?from=&to=&step=raw|1m|15m|1h|1d|1mo` (default step 1m);
+/// without `from`, `to` and `step` (or with `span=hour|day`) the dashboard's graphs.
+pub async fn history(State(web): State<Web>, q: Q) -> Result<Response, ApiError> {
+    let Query(q) = q?;
+    if q.from.is_none() && q.to.is_none() && q.step.is_none() {
+        let graph =
+            super::api::history(State(web), Ok(Query(HistoryQuery { span: q.span }))).await?;
+        return Ok(graph.into_response());
+    }
+    if q.span.is_some() {
+        return Err(ApiError::BadRequest(
+            "span (the dashboard's graphs) cannot be combined with from, to or step".into(),
+        ));
+    }
+    let mut allowed = Resolution::ALL;
+    allowed.swap(0, 1); // 1m when no step is given
+    let range = range(&web, &q, &allowed)?;
+    let history = web
+        .history()
+        .cloned()
+        .ok_or(ApiError::Unavailable("the history is off"))?;
+    let answer = history
+        .read(move |r, cal| query::history(r, cal, range))
+        .await
+        .map_err(failed)?;
+    Ok(Json(answer).into_response())
+}
+
+async fn energy_of(web: &Web, q: &RangeQuery) -> Result<query::EnergyResponse, ApiError> {
+    if q.span.is_some() {
+        return Err(ApiError::BadRequest(
+            "span is not a parameter here: use from, to and step".into(),
+        ));
+    }
+    let mut allowed = Resolution::ENERGY;
+    allowed.swap(0, 1); // 1h when no step is given
+    let range = range(web, q, &allowed)?;
+    let history = web
+        .history()
+        .cloned()
+        .ok_or(ApiError::Unavailable("the history is off"))?;
+    history
+        .read(move |r, cal| query::energy(r, cal, range))
+        .await
+        .map_err(failed)
+}
+
+/// `GET /api/v1/energy?from=&to=&step=15m|1h|1d|1mo` (default step 1h): import,
+/// export and net kWh per interval, per tariff register, gas m³, with totals.
+pub async fn energy(State(web): State<Web>, q: Q) -> Result<Json<query::EnergyResponse>, ApiError> {
+    let Query(q) = q?;
+    Ok(Json(energy_of(&web, &q).await?))
+}
+
+/// `GET /api/v1/export.csv` with `/api/v1/energy`'s parameters: the same rows as
+/// CSV, sent in chunks.
+pub async fn export_csv(State(web): State<Web>, q: Q) -> Result<Response, ApiError> {
+    let Query(q) = q?;
+    let answer = energy_of(&web, &q).await?;
+    let (head, tariffs) = query::csv_header(&answer.rows);
+    let rows = answer.rows;
+    let chunks = std::iter::once(head).chain(
+        rows.chunks(500)
+            .map(move |c| {
+                c.iter()
+                    .map(|r| query::csv_line(r, &tariffs))
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>(),
+    );
+    let stream = futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
+    let name = format!("attachment; filename=\"p1ib-energy-{}.csv\"", answer.step);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, name),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
