@@ -9,6 +9,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Decode(args)) => p1ib::cli::decode::run(args),
+        Some(Command::History(args)) => p1ib::cli::history::run(args),
         None => p1ib::cli::daemon::run(cli.daemon),
     };
     match result {

@@ -184,7 +184,7 @@ pub fn error_json(e: &DecodeError) -> Json {
     json!({"error": e.to_string(), "kind": e.kind().as_str()})
 }
 
-fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     match file {
         None => std::io::stdin()

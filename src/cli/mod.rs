@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod decode;
+pub mod history;
 
 use clap::{Parser, Subcommand};
 
@@ -20,4 +21,6 @@ pub struct Cli {
 pub enum Command {
     /// Decode a capture from a meter and print one JSON object per telegram.
     Decode(decode::DecodeArgs),
+    /// The history store: import a capture, export energy as CSV.
+    History(history::HistoryArgs),
 }

@@ -49,6 +49,29 @@ impl Bucket {
             None => self.energy.push((ch, e)),
         }
     }
+
+    /// Adds another bucket's gains (energy summed, peak the higher, gaps summed).
+    pub fn merge(&mut self, other: &Bucket) {
+        for &(ch, e) in &other.energy {
+            self.add(ch, e);
+        }
+        self.peak_w = match (self.peak_w, other.peak_w) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.gap_ms += other.gap_ms;
+    }
+}
+
+impl Flush {
+    /// Adds another flush's gains.
+    pub fn merge(&mut self, other: Flush) {
+        for (q, b) in other.buckets {
+            self.buckets.entry(q).or_default().merge(&b);
+        }
+        self.gaps.extend(other.gaps);
+        self.resets += other.resets;
+    }
 }
 
 /// A stretch with no readings: from the last reading before to the first after.

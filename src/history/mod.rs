@@ -12,6 +12,7 @@
 pub mod clock;
 pub mod codec;
 pub mod energy;
+pub mod import;
 pub mod query;
 pub mod recorder;
 pub mod store;
@@ -230,7 +231,7 @@ fn open(path: &Path, calendar: &Calendar) -> Result<(Store, Option<String>), Sto
 
 /// The writer's state in [`run`].
 struct Writer {
-    store: Store,
+    store: Arc<Mutex<Store>>,
     aggregator: Aggregator,
     /// The newest minute handed to the aggregator.
     fed_through: Option<i64>,
@@ -327,7 +328,7 @@ pub async fn run(
     seed_graphs(&history, &hub).await;
     info!(path = %path.display(), "history: recording");
     let mut writer = Writer {
-        store,
+        store: Arc::new(Mutex::new(store)),
         aggregator,
         fed_through: fed,
         failing: None,
@@ -365,12 +366,42 @@ pub async fn run(
         if last_thin.is_none_or(|t| t.elapsed() >= THIN_EVERY) {
             last_thin = Some(Instant::now());
             writer = thin(writer, &config).await;
-            refresh_status(&history, &writer);
         }
+        refresh_status(&history, &writer);
     }
     *lock(&history.inner.recorder) = None;
     *lock(&history.inner.path) = None;
     history.set_status(|s| s.state = "off");
+}
+
+/// The next transaction: the finished minutes, and the energy they add when a
+/// quarter hour was crossed (or `final_`); in between, a restart counts the stored
+/// minutes again, so energy is written four times an hour, not every minute.
+pub(crate) fn next_batch(
+    aggregator: &mut Aggregator,
+    fed_through: &mut Option<i64>,
+    minutes: Vec<store::MinuteRow>,
+    channels: Vec<store::Channel>,
+    final_: bool,
+) -> Batch {
+    let before = *fed_through;
+    for m in &minutes {
+        aggregator.add(&summary(m));
+        *fed_through = Some(m.minute);
+    }
+    let quarter = |m: i64| m * 60_000 / energy::QUARTER_MS;
+    let crossed = match (before, *fed_through) {
+        (Some(a), Some(b)) => quarter(a) != quarter(b),
+        (None, Some(_)) => true,
+        _ => false,
+    };
+    let flush = (crossed || final_) && fed_through.is_some();
+    Batch {
+        channels,
+        minutes,
+        energy: flush.then(|| aggregator.take()),
+        energy_through: if flush { *fed_through } else { None },
+    }
 }
 
 /// Writes what is finished; on failure keeps running and resumes from the store.
@@ -384,35 +415,20 @@ async fn commit(history: &History, mut w: Writer, config: &HistoryConfig, final_
     if minutes.is_empty() && channels.is_empty() && !final_ {
         return w;
     }
-    let before = w.fed_through;
-    for m in &minutes {
-        w.aggregator.add(&summary(m));
-        w.fed_through = Some(m.minute);
-    }
-    // Energy is written when a quarter hour was crossed, and at shutdown; in
-    // between, a restart counts the stored minutes again.
-    let crossed = match (before, w.fed_through) {
-        (Some(a), Some(b)) => a * 60_000 / energy::QUARTER_MS != b * 60_000 / energy::QUARTER_MS,
-        (None, Some(_)) => true,
-        _ => false,
-    };
-    let energy = (crossed || final_)
-        .then(|| w.fed_through.map(|through| (w.aggregator.take(), through)))
-        .flatten();
     let lost: u64 = minutes.iter().map(|m| u64::from(m.n)).sum();
-    let batch = Batch {
-        channels,
+    let batch = next_batch(
+        &mut w.aggregator,
+        &mut w.fed_through,
         minutes,
-        energy,
-    };
-    let mut store = w.store;
-    let (store, result, batch) = tokio::task::spawn_blocking(move || {
+        channels,
+        final_,
+    );
+    let (result, batch) = blocking(&w.store, move |store| {
         let r = store.write(&batch);
-        (store, r, batch)
+        (r, batch)
     })
     .await
-    .unwrap_or_else(|e| panic!("history writer: {e}"));
-    w.store = store;
+    .unwrap_or_else(|| (Err(StoreError::Stopped), Batch::default()));
     match result {
         Ok(()) => {
             if let Some(lost) = w.failing.take() {
@@ -445,15 +461,8 @@ async fn commit(history: &History, mut w: Writer, config: &HistoryConfig, final_
                 r.channels.unsaved_again(batch.channels);
             }
             // Count again from what the file holds: the lost minutes become a gap.
-            let store = w.store;
-            let (store, resumed) = tokio::task::spawn_blocking(move || {
-                let r = resume(&store);
-                (store, r)
-            })
-            .await
-            .unwrap_or_else(|e| panic!("history writer: {e}"));
-            w.store = store;
-            if let Ok((aggregator, fed, _)) = resumed {
+            let resumed = blocking(&w.store, |store| resume(store)).await;
+            if let Some(Ok((aggregator, fed, _))) = resumed {
                 w.aggregator = aggregator;
                 w.fed_through = fed;
             }
@@ -462,26 +471,35 @@ async fn commit(history: &History, mut w: Writer, config: &HistoryConfig, final_
     w
 }
 
+/// Runs `f` on the store off the async threads; `None` if it panicked (the
+/// history then carries on with its next batch).
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    f: impl FnOnce(&mut Store) -> T + Send + 'static,
+) -> Option<T> {
+    let store = store.clone();
+    match tokio::task::spawn_blocking(move || f(&mut lock(&store))).await {
+        Ok(v) => Some(v),
+        Err(e) => {
+            error!(error = %e, "history: the writer failed");
+            None
+        }
+    }
+}
+
 /// Deletes raw and minute rows past their retention, a day at a time.
-async fn thin(mut w: Writer, config: &HistoryConfig) -> Writer {
+async fn thin(w: Writer, config: &HistoryConfig) -> Writer {
     let Some(newest) = w.fed_through else {
         return w;
     };
     let raw_before = newest - i64::from(config.raw_days) * 1440;
     let minute_before = newest - i64::from(config.minute_days) * 1440;
     loop {
-        let mut store = w.store;
-        let (store, more) = tokio::task::spawn_blocking(move || {
-            let r = store.thin(raw_before, minute_before);
-            (store, r)
-        })
-        .await
-        .unwrap_or_else(|e| panic!("history writer: {e}"));
-        w.store = store;
+        let more = blocking(&w.store, move |store| store.thin(raw_before, minute_before)).await;
         match more {
-            Ok(true) => tokio::task::yield_now().await,
-            Ok(false) => break,
-            Err(e) => {
+            Some(Ok(true)) => tokio::task::yield_now().await,
+            Some(Ok(false)) | None => break,
+            Some(Err(e)) => {
                 warn!(error = %e, "history: thinning old rows failed; trying again in an hour");
                 break;
             }
@@ -491,7 +509,8 @@ async fn thin(mut w: Writer, config: &HistoryConfig) -> Writer {
 }
 
 fn refresh_status(history: &History, w: &Writer) {
-    let path = w.store.path().to_owned();
+    let store = lock(&w.store);
+    let path = store.path().to_owned();
     let bytes = ["", "-wal"]
         .iter()
         .filter_map(|ext| {
@@ -500,8 +519,7 @@ fn refresh_status(history: &History, w: &Writer) {
             std::fs::metadata(PathBuf::from(p)).ok().map(|m| m.len())
         })
         .sum();
-    let span: Option<(i64, i64)> = w
-        .store
+    let span: Option<(i64, i64)> = store
         .connection()
         .query_row("SELECT min(minute), max(minute) FROM minute", [], |r| {
             Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))

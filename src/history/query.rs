@@ -371,19 +371,7 @@ fn energy_rows(
             (_, Some(s)) => (cal.start_of(s, row.start), cal.next(s, row.start)),
         };
         match out.last_mut() {
-            Some((s, _, acc)) if *s == start => {
-                for &(ch, e) in &row.energy {
-                    match acc.energy.iter_mut().find(|(c, _)| *c == ch) {
-                        Some((_, v)) => *v += e,
-                        None => acc.energy.push((ch, e)),
-                    }
-                }
-                acc.peak_w = match (acc.peak_w, row.peak_w) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-                acc.gap_ms += row.gap_ms;
-            }
+            Some((s, _, acc)) if *s == start => acc.interval.merge(&row.interval),
             _ => out.push((start, end, row)),
         }
     }
@@ -398,7 +386,7 @@ fn view(cal: &Calendar, start: i64, end: i64, row: &EnergyRow, channels: &[Chann
     let mut registers = BTreeMap::new();
     let (mut import, mut import_tariffs, mut export, mut export_tariffs) = (None, None, None, None);
     let mut gas = None;
-    for &(id, e) in &row.energy {
+    for &(id, e) in &row.interval.energy {
         let Some(c) = channels.iter().find(|c| c.id == id) else {
             continue;
         };
@@ -433,9 +421,9 @@ fn view(cal: &Calendar, start: i64, end: i64, row: &EnergyRow, channels: &[Chann
         net_kwh: net,
         registers,
         gas_m3: gas,
-        peak_w: row.peak_w,
-        gap_ms: row.gap_ms,
-        estimated: row.gap_ms > 0,
+        peak_w: row.interval.peak_w,
+        gap_ms: row.interval.gap_ms,
+        estimated: row.interval.gap_ms > 0,
     }
 }
 

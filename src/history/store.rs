@@ -50,17 +50,18 @@ pub struct MinuteRow {
 pub struct Batch {
     pub channels: Vec<Channel>,
     pub minutes: Vec<MinuteRow>,
-    /// Energy gained up to and including minute `.1`.
-    pub energy: Option<(Flush, i64)>,
+    /// Energy gained by the minutes counted so far.
+    pub energy: Option<Flush>,
+    /// The last minute the energy tiers now include (`None`: leave it as it is,
+    /// for an import of what came before the stored data).
+    pub energy_through: Option<i64>,
 }
 
 /// A stored energy interval.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EnergyRow {
     pub start: i64,
-    pub energy: Vec<(u16, f64)>,
-    pub peak_w: Option<f32>,
-    pub gap_ms: i64,
+    pub interval: Bucket,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,8 @@ pub enum StoreError {
     Codec(#[from] codec::CodecError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("the history writer stopped")]
+    Stopped,
     #[error("the history file {0} is from a newer p1ib (schema {1})")]
     Newer(PathBuf, i64),
 }
@@ -210,8 +213,10 @@ impl Store {
                 ])?;
             }
         }
-        if let Some((flush, through)) = &batch.energy {
+        if let Some(flush) = &batch.energy {
             add_energy(&tx, &self.calendar, flush)?;
+        }
+        if let Some(through) = batch.energy_through {
             tx.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES('energy_through', ?1)",
                 params![through],
@@ -288,6 +293,18 @@ impl Store {
         })
     }
 
+    /// The oldest stored minute (what an import of earlier data joins up to).
+    pub fn first_minute(&self) -> Result<Option<MinuteRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT minute, first, last, n, stats, regs FROM minute ORDER BY minute LIMIT 1",
+        )?;
+        let mut rows = stmt.query([])?;
+        match rows.next()? {
+            Some(r) => Ok(Some(minute_row(r, false)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Every channel, by number.
     pub fn channels(&self) -> Result<Vec<Channel>, StoreError> {
         channels(&self.conn)
@@ -313,8 +330,11 @@ fn add_energy(
     let mut days: std::collections::BTreeMap<i64, Bucket> = Default::default();
     for (&q, b) in &flush.buckets {
         add_row(tx, Step::Quarter, q, b)?;
-        merge(hours.entry(cal.start_of(Span::Hour, q)).or_default(), b);
-        merge(days.entry(cal.start_of(Span::Day, q)).or_default(), b);
+        hours
+            .entry(cal.start_of(Span::Hour, q))
+            .or_default()
+            .merge(b);
+        days.entry(cal.start_of(Span::Day, q)).or_default().merge(b);
     }
     for (h, b) in &hours {
         add_row(tx, Step::Hour, *h, b)?;
@@ -327,20 +347,6 @@ fn add_energy(
         gap.execute(params![g.from, g.to])?;
     }
     Ok(())
-}
-
-fn merge(into: &mut Bucket, b: &Bucket) {
-    for &(ch, e) in &b.energy {
-        match into.energy.iter_mut().find(|(c, _)| *c == ch) {
-            Some((_, v)) => *v += e,
-            None => into.energy.push((ch, e)),
-        }
-    }
-    into.peak_w = match (into.peak_w, b.peak_w) {
-        (Some(a), Some(c)) => Some(a.max(c)),
-        (a, c) => a.or(c),
-    };
-    into.gap_ms += b.gap_ms;
 }
 
 /// Adds a bucket's gains to the stored row.
@@ -362,7 +368,7 @@ fn add_row(
         row.peak_w = peak.map(|p| p as f32);
         row.gap_ms = gap;
     }
-    merge(&mut row, b);
+    row.merge(b);
     tx.prepare_cached(
         "INSERT OR REPLACE INTO energy(step, start, energy, peak_w, gap_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
     )?
@@ -467,9 +473,11 @@ impl Reader {
             let blob: Vec<u8> = r.get(1)?;
             out.push(EnergyRow {
                 start: r.get(0)?,
-                energy: codec::decode_energy(&blob)?,
-                peak_w: r.get::<_, Option<f64>>(2)?.map(|p| p as f32),
-                gap_ms: r.get(3)?,
+                interval: Bucket {
+                    energy: codec::decode_energy(&blob)?,
+                    peak_w: r.get::<_, Option<f64>>(2)?.map(|p| p as f32),
+                    gap_ms: r.get(3)?,
+                },
             });
         }
         Ok(out)

@@ -50,6 +50,7 @@ const MQTT: &str = "MQTT and Home Assistant";
 const DEVICE: &str = "Device";
 const LOG: &str = "Logging";
 const UPDATE: &str = "Firmware updates";
+const HISTORY: &str = "History";
 
 /// Every setting the page offers, in the order shown.
 pub const FIELDS: &[Field] = &[
@@ -238,6 +239,40 @@ pub const FIELDS: &[Field] = &[
         label: "Host name",
         kind: Kind::Text,
         help: "The web UI answers at HOSTNAME.local.",
+    },
+    Field {
+        key: "history.enabled",
+        group: HISTORY,
+        label: "Keep a history on the SD card",
+        kind: Kind::Bool,
+        help: "Every reading, energy per 15 minutes, hour, day and month, kept across restarts (the Energy view). The file's place, history.path, is set in config.toml only.",
+    },
+    Field {
+        key: "history.raw_days",
+        group: HISTORY,
+        label: "Keep every reading for (days)",
+        kind: Kind::Integer {
+            min: 0,
+            max: 36_500,
+        },
+        help: "Each telegram as the meter sent it; 0 keeps none. About 0.3 to 1 MB a day at one telegram a second.",
+    },
+    Field {
+        key: "history.minute_days",
+        group: HISTORY,
+        label: "Keep one-minute rows for (days)",
+        kind: Kind::Integer {
+            min: 0,
+            max: 36_500,
+        },
+        help: "Mean, minimum and maximum of power, voltage and current per minute. Energy per 15 minutes, hour and day is kept forever.",
+    },
+    Field {
+        key: "history.commit_interval",
+        group: HISTORY,
+        label: "Write to the card every",
+        kind: Kind::Suggest(&["60s", "5m", "15m"]),
+        help: "One write to the SD card per interval; a power cut loses at most this much. Longer intervals wear the card less.",
     },
     Field {
         key: "mdns.enabled",
