@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 mod check;
 mod device;
+mod ecosystem;
 mod layers;
 mod meter;
 mod mqtt;
@@ -32,6 +33,10 @@ pub use check::parse_duration;
 pub use device::{
     LedConfig, LogConfig, MdnsConfig, RawLeds, RawLog, RawMdns, RawUpdate, UpdateChannel,
     UpdateConfig,
+};
+pub use ecosystem::{
+    HomeWizardConfig, RawHomeWizard, RawShelly, RawTelegramServer, ShellyConfig,
+    TelegramServerConfig,
 };
 pub use layers::{Layers, merge, read_settings, write_atomic};
 pub use meter::{
@@ -99,6 +104,9 @@ pub struct RawConfig {
     pub mdns: RawMdns,
     pub update: RawUpdate,
     pub network: RawNetwork,
+    pub homewizard: RawHomeWizard,
+    pub shelly: RawShelly,
+    pub raw: RawTelegramServer,
 }
 
 /// The checked configuration the daemon runs on.
@@ -112,6 +120,9 @@ pub struct Config {
     pub mdns: MdnsConfig,
     pub update: UpdateConfig,
     pub network: NetworkConfig,
+    pub homewizard: HomeWizardConfig,
+    pub shelly: ShellyConfig,
+    pub raw: TelegramServerConfig,
     /// Where this configuration came from; the web settings page saves through it.
     pub layers: Layers,
 }
@@ -132,6 +143,9 @@ impl RawConfig {
             mdns: self.mdns.check(&mut c),
             update: self.update.check(&mut c),
             network: self.network.check(&mut c),
+            homewizard: self.homewizard.check(&mut c),
+            shelly: self.shelly.check(&mut c),
+            raw: self.raw.check(&mut c),
             layers: Layers::default(),
         };
         if c.problems.is_empty() {

@@ -68,11 +68,22 @@ impl Decoder {
     /// bytes pushed so far hold nothing more; push more and call again.
     #[allow(clippy::should_implement_trait)] // it is a pull API over pushed bytes, not an Iterator
     pub fn next(&mut self) -> Option<Result<Telegram, DecodeError>> {
+        self.next_with(|_, _| {})
+    }
+
+    /// [`Decoder::next`], showing `on_frame` every frame the framer cuts, as it
+    /// arrived and before it is decoded (a raw telegram server passes them on).
+    /// Bytes thrown away as garbage are not frames and are not shown.
+    pub fn next_with(
+        &mut self,
+        mut on_frame: impl FnMut(FrameKind, &[u8]),
+    ) -> Option<Result<Telegram, DecodeError>> {
         loop {
             let frame = match self.framer.next_frame()? {
                 Ok(f) => f,
                 Err(e) => return Some(Err(e)),
             };
+            on_frame(frame.kind, frame.bytes);
             let result = match frame.kind {
                 FrameKind::Ascii => check_ascii(frame.bytes, &mut self.ascii_crc_seen).map(Some),
                 FrameKind::CipheredAscii => decrypt_ascii(frame.bytes, &self.keys).map(Some),
