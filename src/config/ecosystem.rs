@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn the_raw_server_listens_on_a_port_or_an_address() {
-        assert_eq!(parse_listen("23"), Some(Some("0.0.0.0:23".parse().unwrap())));
+        assert_eq!(
+            parse_listen("23"),
+            Some(Some("0.0.0.0:23".parse().unwrap()))
+        );
         assert_eq!(
             parse_listen("127.0.0.1:2001"),
             Some(Some("127.0.0.1:2001".parse().unwrap()))
