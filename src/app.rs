@@ -54,6 +54,11 @@ impl App {
         self.hub.clone()
     }
 
+    /// The meter's frames as they arrived (the raw telegram server's source).
+    pub fn tap(&self) -> source::tap::FrameTap {
+        self.tap.clone()
+    }
+
     /// The address the web server listens on, once it does (`web.listen` with
     /// port 0 gets a free port).
     pub fn web_addr(&self) -> watch::Receiver<Option<SocketAddr>> {
