@@ -379,7 +379,10 @@ pub(crate) mod tests {
     fn time_stamps_and_numbers() {
         assert_eq!(timestamp("230101080010W"), Some(230101080010));
         assert_eq!(timestamp("2023"), None);
-        assert_eq!(number(10830.511 * 1e3 / 1e3 + 1e-9, 3).to_string(), "10830.511");
+        assert_eq!(
+            number(10830.511 * 1e3 / 1e3 + 1e-9, 3).to_string(),
+            "10830.511"
+        );
         assert_eq!(number(-543.0, 3).to_string(), "-543");
     }
 }

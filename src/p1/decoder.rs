@@ -199,6 +199,29 @@ mod tests {
     }
 
     #[test]
+    fn next_with_shows_each_frame_as_it_arrived_and_no_garbage() {
+        let (a, b) = (telegram("00001.000"), telegram("00002.000"));
+        let mut stream = b"\xFF\x00zz".to_vec();
+        stream.extend_from_slice(&a);
+        stream.extend_from_slice(&b[..10]);
+        let mut d = Decoder::new(DecoderOptions::default());
+        d.push(&stream);
+        let mut seen = Vec::new();
+        while let Some(r) = d.next_with(|kind, bytes| seen.push((kind, bytes.to_vec()))) {
+            let _ = r;
+        }
+        assert_eq!(
+            seen,
+            [(FrameKind::Ascii, a.clone())],
+            "half a frame is not shown"
+        );
+        d.push(&b[10..]);
+        let t = d.next_with(|_, bytes| seen.push((FrameKind::Ascii, bytes.to_vec())));
+        assert!(t.unwrap().is_ok());
+        assert_eq!(seen[1].1, b);
+    }
+
+    #[test]
     fn stream_of_telegrams_in_odd_chunks_with_garbage_between() {
         let mut stream = Vec::new();
         for i in 0..5 {
