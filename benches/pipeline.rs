@@ -65,6 +65,7 @@ fn run(rt: &tokio::runtime::Runtime, kind: Simulation, n: usize) -> (f64, Durati
         reconnect_max: Duration::from_secs(30),
         raw_telegrams: false,
         watchdog: None,
+        tap: None,
     };
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();

@@ -25,6 +25,8 @@ pub struct App {
     config: Config,
     hub: Hub,
     history: crate::history::History,
+    /// The meter's frames as they arrived (raw telegram server, HomeWizard).
+    tap: source::tap::FrameTap,
     web_addr: watch::Sender<Option<SocketAddr>>,
     restart: Arc<AtomicBool>,
     recovery: Option<crate::config::SettingsRecovery>,
@@ -39,6 +41,7 @@ impl App {
             config,
             hub,
             history,
+            tap: source::tap::FrameTap::new(),
             web_addr: watch::channel(None).0,
             restart: Arc::new(AtomicBool::new(false)),
             recovery: None,
@@ -58,6 +61,11 @@ impl App {
     /// The hub every task reads from.
     pub fn hub(&self) -> Hub {
         self.hub.clone()
+    }
+
+    /// The meter's frames as they arrived (the raw telegram server's source).
+    pub fn tap(&self) -> source::tap::FrameTap {
+        self.tap.clone()
     }
 
     /// The address the web server listens on, once it does (`web.listen` with
@@ -136,6 +144,7 @@ impl App {
             deps.settings_recovery = self.recovery.clone();
             deps.tasks = tracker.clone();
             deps.history = Some(self.history.clone());
+            deps.tap = Some(self.tap.clone());
             crate::web::Web::new(deps)
         };
         let changes = web.config_changes();
@@ -147,22 +156,8 @@ impl App {
                 Ok(crate::update::run(u, stop).await?)
             });
         }
-        if config.mdns.enabled {
-            let announcement = crate::mdns::Announcement::new(
-                &config.mdns.hostname,
-                &config.mdns.name,
-                crate::identity::device_id(),
-                addr.port(),
-            );
-            let stop = token.clone();
-            tasks.start("mdns", async move {
-                // Without mDNS the bridge is still reachable by address: never fatal.
-                if let Err(e) = crate::mdns::run(announcement, stop).await {
-                    warn!(error = %e, "mDNS announcement off");
-                }
-                Ok(())
-            });
-        }
+        start_mdns(addr.port(), &changes, token, tasks);
+        start_ecosystem(&self.hub, &self.tap, &changes, token, tasks);
         self.start_history(&changes, token, tasks);
         self.start_reader(&changes, token, tasks);
         let commands = restart.commands(updater.clone(), tracker);
@@ -232,13 +227,14 @@ impl App {
         token: &CancellationToken,
         tasks: &mut Tasks,
     ) {
-        let hub = self.hub.clone();
+        let (hub, tap) = (self.hub.clone(), self.tap.clone());
         let reader = move |config: Arc<Config>, stop: CancellationToken| {
-            let hub = hub.clone();
+            let (hub, tap) = (hub.clone(), tap.clone());
             async move {
                 hub.set_options(hub_options(&config));
                 let mut reader = SourceOptions::from_config(&config);
                 reader.watchdog = sd_notify::watchdog_enabled();
+                reader.tap = Some(tap);
                 source::run(reader, hub, stop).await;
                 Ok(())
             }
@@ -253,6 +249,118 @@ impl App {
         );
         tasks.start("meter reader", task);
     }
+}
+
+/// The mDNS announcement (with the services of the other devices' languages
+/// that are on), announced anew when a saved setting changes it; idle while off.
+fn start_mdns(
+    web_port: u16,
+    changes: &watch::Receiver<Arc<Config>>,
+    token: &CancellationToken,
+    tasks: &mut Tasks,
+) {
+    let mdns = move |config: Arc<Config>, stop: CancellationToken| async move {
+        if !config.mdns.enabled {
+            stop.cancelled().await;
+            return Ok(());
+        }
+        let id = crate::identity::device_id();
+        let mut announcement =
+            crate::mdns::Announcement::new(&config.mdns.hostname, &config.mdns.name, id, web_port);
+        let raw_port = config.raw.listen.map(|a| a.port());
+        announcement.extra = crate::ecosystem::services(&config, id, web_port, raw_port);
+        // Without mDNS the bridge is still reachable by address: never fatal.
+        if let Err(e) = crate::mdns::run(announcement, stop.clone()).await {
+            warn!(error = %e, "mDNS announcement off");
+            stop.cancelled().await;
+        }
+        Ok(())
+    };
+    let part = |c: &Config| {
+        let c = c.clone();
+        (c.mdns, c.homewizard, c.shelly, c.raw)
+    };
+    let task = supervise("mdns", changes.clone(), part, mdns, token.clone());
+    tasks.start("mdns", task);
+}
+
+/// Other devices' languages (`crate::ecosystem`): HomeWizard's telegram copy,
+/// Shelly's UDP ports and the raw telegram server, each started anew when its
+/// settings change and idle while off. A port that cannot be had is logged,
+/// never fatal: the meter reader and the web UI go on.
+fn start_ecosystem(
+    hub: &Hub,
+    tap: &source::tap::FrameTap,
+    changes: &watch::Receiver<Arc<Config>>,
+    token: &CancellationToken,
+    tasks: &mut Tasks,
+) {
+    let keep = tap.clone();
+    let homewizard = move |config: Arc<Config>, stop: CancellationToken| {
+        keep.keep_telegram(config.homewizard.enabled);
+        async move {
+            stop.cancelled().await;
+            Ok(())
+        }
+    };
+    let part = |c: &Config| c.homewizard.clone();
+    let task = supervise(
+        "homewizard",
+        changes.clone(),
+        part,
+        homewizard,
+        token.clone(),
+    );
+    tasks.start("homewizard", task);
+
+    let hub = hub.clone();
+    let shelly = move |config: Arc<Config>, stop: CancellationToken| {
+        let hub = hub.clone();
+        async move {
+            if config.shelly.enabled {
+                let sockets = crate::ecosystem::udp::bind(&config.shelly.udp_ports).await;
+                let who = crate::ecosystem::shelly::Identity::new(
+                    crate::ecosystem::serial(),
+                    &config.mdns.name,
+                );
+                crate::ecosystem::udp::run(sockets, hub, who, stop.clone()).await;
+            }
+            stop.cancelled().await;
+            Ok(())
+        }
+    };
+    let part = |c: &Config| (c.shelly.clone(), c.mdns.name.clone());
+    let task = supervise("shelly udp", changes.clone(), part, shelly, token.clone());
+    tasks.start("shelly udp", task);
+
+    let tap = tap.clone();
+    let raw = move |config: Arc<Config>, stop: CancellationToken| {
+        let tap = tap.clone();
+        async move {
+            if let Some(addr) = config.raw.listen {
+                match tokio::net::TcpListener::bind(addr).await {
+                    Ok(l) => {
+                        crate::ecosystem::raw::serve(l, tap, config.raw.max_clients, stop.clone())
+                            .await
+                    }
+                    Err(e) => {
+                        warn!(%addr, error = %e, "raw telegram server off: cannot listen on raw.listen")
+                    }
+                }
+            }
+            stop.cancelled().await;
+            Ok(())
+        }
+    };
+    let part = |c: &Config| c.raw.clone();
+    let task = supervise(
+        "raw telegram server",
+        changes.clone(),
+        part,
+        raw,
+        token.clone(),
+    );
+    tasks.start("raw telegram server", task);
 }
 
 /// MQTT, started anew when a saved setting changes what it uses; idle while off.

@@ -9,6 +9,7 @@
 //! - [`source`]: where the meter's bytes come from (serial, TCP, replay, simulator).
 //! - [`time`]: milliseconds since the epoch and calendar dates, without a clock.
 //! - [`hub`]: normalised readings, the dashboard's series, counters and the broadcast.
+//! - [`ecosystem`]: other devices' languages: HomeWizard P1 API, Shelly Pro 3EM, a raw telegram server.
 //! - [`app`]: the daemon's runner: tasks, readiness, graceful shutdown.
 //! - [`log`]: tracing to stderr/journald and to a UDP log sink.
 //! - [`leds`]: status LEDs through the Linux LED class, one task owning each.
@@ -24,6 +25,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod history;
+pub mod ecosystem;
 pub mod hub;
 pub mod identity;
 pub mod leds;

@@ -46,6 +46,21 @@ pub struct Announcement {
     pub addresses: Vec<IpAddr>,
     /// Also use loopback interfaces (tests in a network namespace; never on a real LAN).
     pub loopback: bool,
+    /// More services: other devices' languages (HomeWizard, Shelly, the raw server).
+    pub extra: Vec<Service>,
+}
+
+/// One more service to announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// `_hwenergy._tcp.local.`
+    pub ty: String,
+    pub instance: String,
+    /// A host label of its own (`p1meter-aabbcc`), announced with this machine's
+    /// addresses; `None`: the announcement's host name.
+    pub host: Option<String>,
+    pub port: u16,
+    pub txt: Vec<(String, String)>,
 }
 
 impl Announcement {
@@ -59,6 +74,7 @@ impl Announcement {
             port,
             addresses: Vec::new(),
             loopback: false,
+            extra: Vec::new(),
         }
     }
 
@@ -94,13 +110,40 @@ impl Announcement {
         for (ty, props) in [(P1IB_SERVICE, txt), (HTTP_SERVICE, http_txt)] {
             let info =
                 ServiceInfo::new(ty, &self.name, &host, &self.addresses[..], self.port, props)?;
-            out.push(if self.addresses.is_empty() {
-                info.enable_addr_auto()
-            } else {
-                info
-            });
+            out.push(self.addressed(info));
+        }
+        for s in &self.extra {
+            let host = match &s.host {
+                Some(label) => Announcement {
+                    hostname: label.clone(),
+                    ..Announcement::new("", "", "", 0)
+                }
+                .host_fqdn()?,
+                None => host.clone(),
+            };
+            let props: HashMap<String, String> = s.txt.iter().cloned().collect();
+            let info = ServiceInfo::new(
+                &s.ty,
+                &s.instance,
+                &host,
+                &self.addresses[..],
+                s.port,
+                props,
+            )?;
+            out.push(self.addressed(info));
         }
         Ok(out)
+    }
+}
+
+impl Announcement {
+    /// The given addresses, or every address of every interface, kept up to date.
+    fn addressed(&self, info: ServiceInfo) -> ServiceInfo {
+        if self.addresses.is_empty() {
+            info.enable_addr_auto()
+        } else {
+            info
+        }
     }
 }
 
@@ -118,7 +161,7 @@ pub async fn run(announcement: Announcement, shutdown: CancellationToken) -> Res
         names.push(service.get_fullname().to_string());
         daemon.register(service)?;
     }
-    tracing::info!(host = %host, port = announcement.port, id = %announcement.id, "mDNS: announcing _p1ib._tcp and _http._tcp");
+    tracing::info!(host = %host, port = announcement.port, id = %announcement.id, extra = ?announcement.extra.iter().map(|s| &s.ty).collect::<Vec<_>>(), "mDNS: announcing _p1ib._tcp and _http._tcp");
     shutdown.cancelled().await;
     for name in &names {
         if let Ok(done) = daemon.unregister(name) {

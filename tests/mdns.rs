@@ -12,7 +12,7 @@ use std::time::Duration;
 const INNER: &str = "mdns::announces_and_resolves_inside_the_namespace";
 const NETNS_ENV: &str = "P1IB_MDNS_NETNS";
 
-fn ip(args: &[&str]) {
+pub fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().unwrap_or_else(|e| {
         panic!("mDNS test needs iproute2 (`ip`): {e}; install iproute2 (tests/run.sh does)")
     });
@@ -23,7 +23,7 @@ fn ip(args: &[&str]) {
     );
 }
 
-struct Netns(String);
+pub struct Netns(pub String);
 
 impl Drop for Netns {
     fn drop(&mut self) {

@@ -29,6 +29,8 @@ for cmd in "${!PACKAGES[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
 done
 /usr/bin/python3 -c 'import dbusmock' >/dev/null 2>&1 || missing+=(python3-dbusmock)
+# ecosystem (tests/ecosystem/): the real Python clients, in a virtual environment
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -58,5 +60,19 @@ for dir in assets tests; do
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
   fi
 done
+
+# The real client libraries of the ecosystem tests (python-homewizard-energy,
+# aioshelly, dsmr_parser, amshan), pinned in tests/ecosystem/requirements.txt, in
+# a virtual environment under target/ made only when missing or older than that
+# file, so reruns are offline.
+venv=target/pyenv
+if [ ! -f "$venv/.installed" ] || [ tests/ecosystem/requirements.txt -nt "$venv/.installed" ]; then
+  echo "tests/run.sh: pip install -r tests/ecosystem/requirements.txt into $venv/" >&2
+  rm -rf "$venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/ecosystem/requirements.txt >&2
+  touch "$venv/.installed"
+fi
+export P1IB_PYTHON="$(pwd)/$venv/bin/python"
 
 exec cargo test --locked "$@"

@@ -19,6 +19,7 @@ use std::path::PathBuf;
 mod check;
 mod device;
 mod history;
+mod ecosystem;
 mod layers;
 mod meter;
 mod mqtt;
@@ -35,6 +36,10 @@ pub use device::{
     UpdateConfig,
 };
 pub use history::{HistoryConfig, RawHistory};
+pub use ecosystem::{
+    HomeWizardConfig, RawHomeWizard, RawShelly, RawTelegramServer, ShellyConfig,
+    TelegramServerConfig,
+};
 pub use layers::{Layers, merge, read_settings, write_atomic};
 pub use meter::{
     Baud, CharFormat, Framing, MeterConfig, Parity, RawMeter, ReplaySpeed, Simulation, SourceSpec,
@@ -102,6 +107,9 @@ pub struct RawConfig {
     pub update: RawUpdate,
     pub network: RawNetwork,
     pub history: RawHistory,
+    pub homewizard: RawHomeWizard,
+    pub shelly: RawShelly,
+    pub raw: RawTelegramServer,
 }
 
 /// The checked configuration the daemon runs on.
@@ -116,6 +124,9 @@ pub struct Config {
     pub update: UpdateConfig,
     pub network: NetworkConfig,
     pub history: HistoryConfig,
+    pub homewizard: HomeWizardConfig,
+    pub shelly: ShellyConfig,
+    pub raw: TelegramServerConfig,
     /// Where this configuration came from; the web settings page saves through it.
     pub layers: Layers,
 }
@@ -137,6 +148,9 @@ impl RawConfig {
             update: self.update.check(&mut c),
             network: self.network.check(&mut c),
             history: self.history.check(&mut c),
+            homewizard: self.homewizard.check(&mut c),
+            shelly: self.shelly.check(&mut c),
+            raw: self.raw.check(&mut c),
             layers: Layers::default(),
         };
         if c.problems.is_empty() {

@@ -68,11 +68,22 @@ impl Decoder {
     /// bytes pushed so far hold nothing more; push more and call again.
     #[allow(clippy::should_implement_trait)] // it is a pull API over pushed bytes, not an Iterator
     pub fn next(&mut self) -> Option<Result<Telegram, DecodeError>> {
+        self.next_with(|_, _| {})
+    }
+
+    /// [`Decoder::next`], showing `on_frame` every frame the framer cuts, as it
+    /// arrived and before it is decoded (a raw telegram server passes them on).
+    /// Bytes thrown away as garbage are not frames and are not shown.
+    pub fn next_with(
+        &mut self,
+        mut on_frame: impl FnMut(FrameKind, &[u8]),
+    ) -> Option<Result<Telegram, DecodeError>> {
         loop {
             let frame = match self.framer.next_frame()? {
                 Ok(f) => f,
                 Err(e) => return Some(Err(e)),
             };
+            on_frame(frame.kind, frame.bytes);
             let result = match frame.kind {
                 FrameKind::Ascii => check_ascii(frame.bytes, &mut self.ascii_crc_seen).map(Some),
                 FrameKind::CipheredAscii => decrypt_ascii(frame.bytes, &self.keys).map(Some),
@@ -185,6 +196,29 @@ mod tests {
         let c = crate::p1::crc::arc(&t);
         t.extend_from_slice(format!("{c:04X}\r\n").as_bytes());
         t
+    }
+
+    #[test]
+    fn next_with_shows_each_frame_as_it_arrived_and_no_garbage() {
+        let (a, b) = (telegram("00001.000"), telegram("00002.000"));
+        let mut stream = b"\xFF\x00zz".to_vec();
+        stream.extend_from_slice(&a);
+        stream.extend_from_slice(&b[..10]);
+        let mut d = Decoder::new(DecoderOptions::default());
+        d.push(&stream);
+        let mut seen = Vec::new();
+        while let Some(r) = d.next_with(|kind, bytes| seen.push((kind, bytes.to_vec()))) {
+            let _ = r;
+        }
+        assert_eq!(
+            seen,
+            [(FrameKind::Ascii, a.clone())],
+            "half a frame is not shown"
+        );
+        d.push(&b[10..]);
+        let t = d.next_with(|_, bytes| seen.push((FrameKind::Ascii, bytes.to_vec())));
+        assert!(t.unwrap().is_ok());
+        assert_eq!(seen[1].1, b);
     }
 
     #[test]

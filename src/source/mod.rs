@@ -7,10 +7,12 @@
 //! - [`tcp`]: a remote serial bridge (`tcp://host:port`).
 //! - [`replay`]: a capture file (`file:PATH`), paced.
 //! - [`simulate`]: the built-in meter (`simulate[:kind]`).
+//! - [`tap`]: the frames as they arrived, for the raw telegram server.
 
 pub mod replay;
 pub mod serial;
 pub mod simulate;
+pub mod tap;
 pub mod tcp;
 
 use crate::config::{Baud, Config, Framing, ReplaySpeed, SourceSpec};
@@ -37,6 +39,8 @@ pub struct SourceOptions {
     pub raw_telegrams: bool,
     /// systemd's watchdog interval; the reader pings at half of it.
     pub watchdog: Option<Duration>,
+    /// Where every frame goes as it arrived (the raw telegram server).
+    pub tap: Option<tap::FrameTap>,
 }
 
 impl SourceOptions {
@@ -52,6 +56,7 @@ impl SourceOptions {
             reconnect_max: c.meter.reconnect_max,
             raw_telegrams: c.log.raw_telegrams,
             watchdog: None,
+            tap: None,
         }
     }
 }
@@ -323,10 +328,16 @@ async fn read(
             }
         }
         decoder.push(bytes);
-        while let Some(result) = decoder.next() {
+        let mut frame = None;
+        while let Some(result) = decoder.next_with(|kind, bytes| {
+            frame = opts.tap.as_ref().and_then(|t| t.frame(kind, bytes));
+        }) {
             match result {
                 Ok(telegram) => {
                     *got_frame = true;
+                    if let Some(tap) = &opts.tap {
+                        tap.decoded(frame.take());
+                    }
                     hub.publish(&telegram);
                 }
                 Err(e) => {

@@ -19,11 +19,13 @@
 //! - [`assets`]: the built web UI, embedded in the binary.
 //! - [`device`]: MAC address, Wi-Fi level, Ethernet.
 //! - [`error`]: [`ApiError`], the one error every handler returns.
+//! - [`ecosystem`]: HomeWizard's `/api…` and Shelly's `/shelly`, `/rpc` (off by default).
 
 pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod device;
+pub mod ecosystem;
 pub mod error;
 pub mod history;
 mod host;
@@ -84,6 +86,8 @@ pub struct WebDeps {
     pub tasks: TaskTracker,
     /// The history behind the Energy view and `/api/v1/history|energy|export.csv`.
     pub history: Option<crate::history::History>,
+    /// The meter's frames as they arrived (HomeWizard's `/api/v1/telegram`).
+    pub tap: Option<crate::source::tap::FrameTap>,
 }
 
 impl WebDeps {
@@ -99,6 +103,7 @@ impl WebDeps {
             settings_recovery: None,
             tasks: TaskTracker::new(),
             history: None,
+            tap: None,
         }
     }
 }
@@ -121,6 +126,7 @@ struct Inner {
     settings_recovery: Option<crate::config::SettingsRecovery>,
     tasks: TaskTracker,
     history: Option<crate::history::History>,
+    tap: Option<crate::source::tap::FrameTap>,
     /// The names the Host check lets through (see [`host`]).
     host_names: RwLock<Arc<Vec<String>>>,
     addresses: host::Addresses,
@@ -136,7 +142,7 @@ impl Web {
     pub fn new(deps: WebDeps) -> Web {
         let config = Arc::new(deps.config);
         let auth = auth::Auth::new(&config.web);
-        let host_names = host::names(&config.mdns.hostname, &config.web.allowed_hosts);
+        let host_names = host_names(&config);
         Web {
             inner: Arc::new(Inner {
                 hub: deps.hub,
@@ -150,6 +156,7 @@ impl Web {
                 settings_recovery: deps.settings_recovery,
                 tasks: deps.tasks,
                 history: deps.history,
+                tap: deps.tap,
                 host_names: RwLock::new(Arc::new(host_names)),
                 addresses: host::Addresses::default(),
                 auth,
@@ -208,12 +215,14 @@ impl Web {
             .inner
             .host_names
             .write()
-            .unwrap_or_else(|p| p.into_inner()) = Arc::new(host::names(
-            &config.mdns.hostname,
-            &config.web.allowed_hosts,
-        ));
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(host_names(&config));
         *self.inner.config.write().unwrap_or_else(|p| p.into_inner()) = config.clone();
         self.inner.applied.send_replace(config);
+    }
+
+    /// The meter's frames as they arrived, where the reader has a tap.
+    pub fn tap(&self) -> Option<&crate::source::tap::FrameTap> {
+        self.inner.tap.as_ref()
     }
 
     pub fn updater(&self) -> Option<&Updater> {
@@ -291,6 +300,13 @@ impl Web {
     }
 }
 
+/// The names the Host check lets through for `config`.
+fn host_names(config: &Config) -> Vec<String> {
+    let mut names = host::names(&config.mdns.hostname, &config.web.allowed_hosts);
+    names.extend(crate::ecosystem::host_names(config));
+    names
+}
+
 /// Every route of the web server.
 pub fn router(web: Web) -> Router {
     let mut admin = Router::new()
@@ -333,6 +349,13 @@ pub fn router(web: Web) -> Router {
         .route("/api/v1/events", get(sse::events))
         .route("/api/v1/session", get(auth::session))
         .route("/api/v1/firmware", get(api::firmware))
+        // other devices' languages, open like /meterData (each 404 while off)
+        .route("/api", get(ecosystem::hw_device))
+        .route("/api/v1/data", get(ecosystem::hw_data))
+        .route("/api/v1/telegram", get(ecosystem::hw_telegram))
+        .route("/shelly", get(ecosystem::shelly_info))
+        .route("/rpc", post(ecosystem::shelly_post))
+        .route("/rpc/{method}", get(ecosystem::shelly_get))
         .merge(admin)
         .merge(session)
         .merge(public)

@@ -51,6 +51,7 @@ const DEVICE: &str = "Device";
 const LOG: &str = "Logging";
 const UPDATE: &str = "Firmware updates";
 const HISTORY: &str = "History";
+const ECOSYSTEM: &str = "Other programs";
 
 /// Every setting the page offers, in the order shown.
 pub const FIELDS: &[Field] = &[
@@ -315,6 +316,34 @@ pub const FIELDS: &[Field] = &[
         label: "Log raw telegrams",
         kind: Kind::Bool,
         help: "Every frame in hex at debug level, for bug reports.",
+    },
+    Field {
+        key: "homewizard.enabled",
+        group: ECOSYSTEM,
+        label: "Speak HomeWizard P1 (API v1)",
+        kind: Kind::Bool,
+        help: "For Home Assistant's HomeWizard integration, evcc, SmartEVSE and batteries: /api and /api/v1/data on this port, announced as _hwenergy._tcp.",
+    },
+    Field {
+        key: "homewizard.p1meter_hostname",
+        group: ECOSYSTEM,
+        label: "Announce as p1meter-XXXXXX",
+        kind: Kind::Bool,
+        help: "The name a real P1 meter has; SmartEVSE finds only that.",
+    },
+    Field {
+        key: "shelly.enabled",
+        group: ECOSYSTEM,
+        label: "Speak Shelly Pro 3EM",
+        kind: Kind::Bool,
+        help: "For Marstek and other home batteries: /rpc on this port and JSON-RPC over UDP, announced as _shelly._tcp.",
+    },
+    Field {
+        key: "raw.listen",
+        group: ECOSYSTEM,
+        label: "Raw telegram server",
+        kind: Kind::Suggest(&["", "23", "2001"]),
+        help: "A port (23 or 2001) where any number of programs (HA's DSMR integration, dsmr-reader, amshan) get the meter's telegrams as sent, like ser2net; empty = off.",
     },
     Field {
         key: "update.channel",

@@ -163,6 +163,7 @@ pub fn options(spec: SourceSpec) -> SourceOptions {
         reconnect_max: Duration::from_millis(300),
         raw_telegrams: false,
         watchdog: None,
+        tap: None,
     }
 }
 
