@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 mod check;
 mod device;
-mod history;
 mod ecosystem;
+mod history;
 mod layers;
 mod meter;
 mod mqtt;
@@ -35,11 +35,11 @@ pub use device::{
     LedConfig, LogConfig, MdnsConfig, RawLeds, RawLog, RawMdns, RawUpdate, UpdateChannel,
     UpdateConfig,
 };
-pub use history::{HistoryConfig, RawHistory};
 pub use ecosystem::{
     HomeWizardConfig, RawHomeWizard, RawShelly, RawTelegramServer, ShellyConfig,
     TelegramServerConfig,
 };
+pub use history::{HistoryConfig, RawHistory};
 pub use layers::{Layers, merge, read_settings, write_atomic};
 pub use meter::{
     Baud, CharFormat, Framing, MeterConfig, Parity, RawMeter, ReplaySpeed, Simulation, SourceSpec,
