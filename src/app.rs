@@ -227,10 +227,12 @@ impl App {
         token: &CancellationToken,
         tasks: &mut Tasks,
     ) {
-        let (hub, tap) = (self.hub.clone(), self.tap.clone());
+        let (hub, tap, history) = (self.hub.clone(), self.tap.clone(), self.history.clone());
         let reader = move |config: Arc<Config>, stop: CancellationToken| {
-            let (hub, tap) = (hub.clone(), tap.clone());
+            let (hub, tap, history) = (hub.clone(), tap.clone(), history.clone());
             async move {
+                // The first readings (or a whole replay) go to the history too.
+                history.settled(Duration::from_secs(10)).await;
                 hub.set_options(hub_options(&config));
                 let mut reader = SourceOptions::from_config(&config);
                 reader.watchdog = sd_notify::watchdog_enabled();

@@ -11,12 +11,14 @@
 //! - [`network`]: Wi-Fi and the access point against NetworkManager's D-Bus mock.
 //! - [`update`]: the self-updater against a local release server.
 //! - [`mdns`]: the announcement inside a private network namespace (root).
+//! - [`history`]: the SQLite history against the real binary: energy, gaps, DST, faults.
 //! - [`ecosystem`]: HomeWizard, Shelly and the raw server against the real Python clients.
 //! - [`support`]: what several areas share (the headless-browser runner).
 
 mod conformance;
 mod daemon;
 mod ecosystem;
+mod history;
 mod mdns;
 mod mqtt;
 mod network;

@@ -134,13 +134,12 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let path = args.history.unwrap_or_else(default_path);
     let calendar = Calendar::system();
     let now = crate::time::unix_ms(std::time::SystemTime::now());
-    let mut allowed = Resolution::ENERGY;
-    allowed.swap(0, 2); // 1d when no step is given
     let range = query::parse_range(
         args.from.as_deref(),
         args.to.as_deref(),
         Some(&args.step),
-        &allowed,
+        &Resolution::ENERGY,
+        Resolution::Day,
         now,
         &calendar,
     )

@@ -87,6 +87,39 @@ pub fn meter_instant(clock: &str, zone: Option<ClockZone>, tz: &TimeZone) -> Opt
     Some(ts.as_millisecond())
 }
 
+/// A meter's clock text at `unix` seconds in `tz`: `YYMMDDhhmmssX` (X = S in
+/// summer time, W in winter time) as ASCII meters write it.
+pub fn ascii_clock(unix: i64, tz: &TimeZone) -> String {
+    let ts = Timestamp::from_second(unix).unwrap_or(Timestamp::UNIX_EPOCH);
+    let z = ts.to_zoned_datetime(tz.clone());
+    let dst = tz.to_offset_info(ts).dst().is_dst();
+    format!(
+        "{:02}{:02}{:02}{:02}{:02}{:02}{}",
+        z.year().rem_euclid(100),
+        z.month(),
+        z.day(),
+        z.hour(),
+        z.minute(),
+        z.second(),
+        if dst { 'S' } else { 'W' }
+    )
+}
+
+/// A DLMS date-time's text at `unix` seconds in `tz`: local `YYYY-MM-DDTHH:MM:SS`.
+pub fn iso_clock(unix: i64, tz: &TimeZone) -> String {
+    let ts = Timestamp::from_second(unix).unwrap_or(Timestamp::UNIX_EPOCH);
+    let z = ts.to_zoned_datetime(tz.clone());
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        z.year(),
+        z.month(),
+        z.day(),
+        z.hour(),
+        z.minute(),
+        z.second()
+    )
+}
+
 fn civil(y: i32, mo: i32, d: i32, h: i32, mi: i32, s: i32) -> Option<DateTime> {
     DateTime::new(
         i16::try_from(y).ok()?,
@@ -154,6 +187,11 @@ pub enum Span {
 impl Calendar {
     pub fn new(tz: TimeZone) -> Self {
         Calendar { tz }
+    }
+
+    /// A named IANA zone (`Europe/Stockholm`) from the system's tzdata.
+    pub fn named(name: &str) -> Option<Self> {
+        TimeZone::get(name).ok().map(Calendar::new)
     }
 
     /// The Pi's time zone (`TZ`, else `/etc/localtime`).

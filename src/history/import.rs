@@ -89,6 +89,8 @@ pub fn import<I: Iterator<Item = Reading>>(
             ));
         }
     };
+    // What the capture joins up to, read before anything is added.
+    let next = if before { store.first_minute()? } else { None };
     let (mut aggregator, mut fed, floor) = if before {
         (Aggregator::default(), None, i64::MIN)
     } else {
@@ -119,7 +121,7 @@ pub fn import<I: Iterator<Item = Reading>>(
         // capture's last give the energy in between (that minute's own first
         // samples had nothing before them, so nothing is counted twice).
         batch.energy_through = None;
-        if let Some(next) = store.first_minute()? {
+        if let Some(next) = next {
             aggregator.add(&summary(&next));
             let gap = aggregator.take();
             let flush = batch.energy.get_or_insert_with(Default::default);

@@ -77,6 +77,10 @@ struct Inner {
     /// When the first finished minute began waiting for the writer.
     waiting_since: Mutex<Option<Instant>>,
     commit_interval: Mutex<Duration>,
+    /// Whether the store is open (or will not be this run): the reader waits for it.
+    settled: tokio::sync::watch::Sender<bool>,
+    /// Readings that came while no store was open.
+    unrecorded: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for History {
@@ -110,6 +114,8 @@ impl History {
                 permits: Semaphore::new(QUERY_PERMITS),
                 waiting_since: Mutex::new(None),
                 commit_interval: Mutex::new(Duration::from_secs(60)),
+                settled: tokio::sync::watch::Sender::new(false),
+                unrecorded: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -123,7 +129,24 @@ impl History {
         if let Some(r) = lock(&self.inner.recorder).as_ref() {
             s.dropped = r.dropped;
         }
+        if s.state == "ok" || s.state == "failing" {
+            s.dropped += self
+                .inner
+                .unrecorded
+                .load(std::sync::atomic::Ordering::Relaxed);
+        }
         s
+    }
+
+    /// Waits (at most `limit`) until the store is open, or known not to be this
+    /// run, so that the first readings of a start (or a whole replay) are kept.
+    pub async fn settled(&self, limit: Duration) {
+        let mut rx = self.inner.settled.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|s| *s)).await;
+    }
+
+    fn settle(&self, settled: bool) {
+        self.inner.settled.send_replace(settled);
     }
 
     /// Serves queries from an existing file without recording (the command line's
@@ -140,6 +163,7 @@ impl History {
 
     /// Says why there is no history this run.
     pub fn unavailable(&self, why: &str) {
+        self.settle(true);
         self.set_status(|s| {
             *s = Status {
                 state: "unavailable",
@@ -187,7 +211,15 @@ impl crate::hub::Sink for History {
         let received = crate::time::unix_ms(reading.received);
         let (finished, pending) = {
             let mut rec = lock(&self.inner.recorder);
-            let Some(rec) = rec.as_mut() else { return };
+            let Some(rec) = rec.as_mut() else {
+                if *self.inner.settled.borrow() {
+                    // Open, between two runs of the writer (a setting changed).
+                    self.inner
+                        .unrecorded
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                return;
+            };
             (rec.record(reading, received), rec.pending())
         };
         if finished {
@@ -270,6 +302,7 @@ pub async fn run(
                 ..Status::default()
             }
         });
+        history.settle(true);
         stop.cancelled().await;
         return;
     }
@@ -304,11 +337,13 @@ pub async fn run(
                 s.state = "unavailable";
                 s.message = Some(message);
             });
+            history.settle(true);
             stop.cancelled().await;
             return;
         }
         Err(e) => {
             error!(error = %e, "history: opening the store failed");
+            history.settle(true);
             stop.cancelled().await;
             return;
         }
@@ -321,18 +356,26 @@ pub async fn run(
         floor,
     ));
     *lock(&history.inner.path) = Some(path.clone());
-    history.set_status(|s| {
-        s.state = "ok";
-        s.message = note;
-    });
     seed_graphs(&history, &hub).await;
-    info!(path = %path.display(), "history: recording");
     let mut writer = Writer {
         store: Arc::new(Mutex::new(store)),
         aggregator,
         fed_through: fed,
         failing: None,
     };
+    // Minutes stored after the last energy flush (a kill, a power cut) count now,
+    // not at the next quarter hour: the API answers from the file.
+    if writer.aggregator.has_pending() {
+        writer = commit(&history, writer, &config, true).await;
+    }
+    // Ready: the API answers from a complete file, and the reader may start.
+    history.set_status(|s| {
+        s.state = "ok";
+        s.message = note;
+    });
+    history.settle(true);
+    refresh_status(&history, &writer);
+    info!(path = %path.display(), "history: recording");
     let mut tick = tokio::time::interval(config.commit_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.reset();
@@ -371,6 +414,7 @@ pub async fn run(
     }
     *lock(&history.inner.recorder) = None;
     *lock(&history.inner.path) = None;
+    history.settle(false);
     history.set_status(|s| s.state = "off");
 }
 

@@ -94,6 +94,7 @@ pub fn parse_range(
     to: Option<&str>,
     step: Option<&str>,
     allowed: &[Resolution],
+    default: Resolution,
     now: i64,
     cal: &Calendar,
 ) -> Result<Range, String> {
@@ -105,7 +106,7 @@ pub fn parse_range(
             .join(", ")
     };
     let step = match step {
-        None => allowed[0],
+        None => default,
         Some(s) => *allowed
             .iter()
             .find(|r| r.name() == s.trim())
@@ -405,8 +406,10 @@ fn view(cal: &Calendar, start: i64, end: i64, row: &EnergyRow, channels: &[Chann
         }
         *registers.entry(c.obis.clone()).or_insert(0.0) += value;
     }
-    let import = import.or(import_tariffs);
-    let export = export.or(export_tariffs);
+    // A meter with import (export) registers used none: 0, not "no such value".
+    let has = |prefix: &str| channels.iter().any(|c| c.obis.starts_with(prefix));
+    let import = import.or(import_tariffs).or(has("1-0:1.8.").then_some(0.0));
+    let export = export.or(export_tariffs).or(has("1-0:2.8.").then_some(0.0));
     let net = match (import, export) {
         (None, None) => None,
         (i, e) => Some(i.unwrap_or(0.0) - e.unwrap_or(0.0)),

@@ -9,7 +9,6 @@ use crate::config::{ReplaySpeed, Simulation};
 use crate::p1::dsmr::{self, Crc};
 use crate::p1::hdlc::{self, FrameOptions, ListStyle, TelegramEncoding};
 use crate::p1::{Obis, Protocol, Register, Telegram, Unit, Value};
-use crate::time::civil_from_days;
 use std::f64::consts::PI;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncWriteExt;
@@ -256,17 +255,10 @@ impl Household {
     }
 }
 
-/// `YYMMDDhhmmssW`, as ASCII meters write their clock.
+/// `YYMMDDhhmmssX` in the Pi's time zone, as ASCII meters write their clock
+/// (X = S in summer time, W in winter time).
 pub fn ascii_clock(unix: i64) -> String {
-    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
-    let s = unix.rem_euclid(86_400);
-    format!(
-        "{:02}{m:02}{d:02}{:02}{:02}{:02}W",
-        y % 100,
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    crate::history::clock::ascii_clock(unix, &jiff::tz::TimeZone::system())
 }
 
 fn round(v: f64, decimals: i32) -> f64 {
@@ -402,16 +394,9 @@ fn nordic(s: &Snapshot) -> Telegram {
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS`, as DLMS date-times are written in a telegram.
+/// `YYYY-MM-DDTHH:MM:SS` in the Pi's time zone, as DLMS date-times are written.
 pub fn iso_clock(unix: i64) -> String {
-    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
-    let s = unix.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    crate::history::clock::iso_clock(unix, &jiff::tz::TimeZone::system())
 }
 
 /// An Aidon 6534 (Swedish HAN) list: the Swedish values as `{OBIS, value,
@@ -493,8 +478,12 @@ mod tests {
 
     #[test]
     fn ascii_clock_writes_yymmddhhmmss() {
-        assert_eq!(ascii_clock(0), "700101000000W");
-        assert_eq!(ascii_clock(1_704_110_400), "240101120000W");
+        let utc = jiff::tz::TimeZone::UTC;
+        use crate::history::clock::ascii_clock;
+        assert_eq!(ascii_clock(0, &utc), "700101000000W");
+        assert_eq!(ascii_clock(1_704_110_400, &utc), "240101120000W");
+        let stockholm = jiff::tz::TimeZone::get("Europe/Stockholm").unwrap();
+        assert_eq!(ascii_clock(1_751_371_200, &stockholm), "250701140000S");
     }
 
     #[test]

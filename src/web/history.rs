@@ -26,7 +26,12 @@ pub struct RangeQuery {
 
 type Q = Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>;
 
-fn range(web: &Web, q: &RangeQuery, allowed: &[Resolution]) -> Result<Range, ApiError> {
+fn range(
+    web: &Web,
+    q: &RangeQuery,
+    allowed: &[Resolution],
+    default: Resolution,
+) -> Result<Range, ApiError> {
     let history = web
         .history()
         .ok_or(ApiError::Unavailable("the history is off"))?;
@@ -36,6 +41,7 @@ fn range(web: &Web, q: &RangeQuery, allowed: &[Resolution]) -> Result<Range, Api
         q.to.as_deref(),
         q.step.as_deref(),
         allowed,
+        default,
         now,
         history.calendar(),
     )
@@ -65,9 +71,7 @@ pub async fn history(State(web): State<Web>, q: Q) -> Result<Response, ApiError>
             "span (the dashboard's graphs) cannot be combined with from, to or step".into(),
         ));
     }
-    let mut allowed = Resolution::ALL;
-    allowed.swap(0, 1); // 1m when no step is given
-    let range = range(&web, &q, &allowed)?;
+    let range = range(&web, &q, &Resolution::ALL, Resolution::Minute)?;
     let history = web
         .history()
         .cloned()
@@ -85,9 +89,7 @@ async fn energy_of(web: &Web, q: &RangeQuery) -> Result<query::EnergyResponse, A
             "span is not a parameter here: use from, to and step".into(),
         ));
     }
-    let mut allowed = Resolution::ENERGY;
-    allowed.swap(0, 1); // 1h when no step is given
-    let range = range(web, q, &allowed)?;
+    let range = range(web, q, &Resolution::ENERGY, Resolution::Hour)?;
     let history = web
         .history()
         .cloned()

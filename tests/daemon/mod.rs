@@ -2,7 +2,7 @@
 //! socat, TCP sockets, files, the real binary with signals and a systemd notify
 //! socket. Each module is one part.
 
-mod common;
+pub mod common;
 
 mod apply;
 mod config;
