@@ -339,6 +339,13 @@ const energyPage = (function () {
       answer = await getJSON(energyUrl(period, from, to));
     } catch (e) {
       if (my !== seq) return;
+      // Nothing of the last period stays under this one's name.
+      shown = null;
+      for (const id of ['energy-import', 'energy-export', 'energy-net']) setText(id, '–');
+      for (const id of ['energy-ago', 'energy-table']) $(id).replaceChildren();
+      $('energy-gap-note').hidden = true;
+      if (bars) { bars.destroy(); bars = null; }
+      buildPower({});
       showProblem('The energy could not be read: ' + e.message);
       $('view-energy').dataset.loading = 'false';
       return;
