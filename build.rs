@@ -24,6 +24,7 @@ const UPLOT_CSS: &str = "node_modules/uplot/dist/uPlot.min.css";
 const DASHBOARD_SCRIPTS: &[&str] = &[
     "src/common.js",
     "src/app.js",
+    "src/energy.js",
     "src/settings.js",
     "src/firmware.js",
 ];

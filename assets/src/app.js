@@ -1,9 +1,10 @@
 // p1ib web UI: the dashboard (live values and uPlot graphs fed by
 // /api/v1/events, the status block), the menu, and the hash routes that show the
-// settings page (settings.js) and the firmware page (firmware.js). build.rs puts
-// uPlot, then common.js, this file, settings.js and firmware.js into
-// /assets/app.js, the last four in one function scope; the helpers below (pill,
-// toast, ...) serve all three pages. Talks only to the daemon that served it.
+// energy view (energy.js), the settings page (settings.js) and the firmware page
+// (firmware.js). build.rs puts uPlot, then common.js, this file, energy.js,
+// settings.js and firmware.js into /assets/app.js, the last five in one function
+// scope; the helpers below (pill, toast, ...) serve all the pages. Talks only to
+// the daemon that served it.
 
 // ---------------------------------------------------------------- helpers
 const setText = (id, text) => { const e = $(id); if (e && e.textContent !== text) e.textContent = text; };
@@ -45,7 +46,7 @@ function toast(text) {
 }
 
 // ---------------------------------------------------------------- routing
-const VIEWS = ['dashboard', 'settings', 'firmware'];
+const VIEWS = ['dashboard', 'energy', 'settings', 'firmware'];
 function route() {
   const name = (location.hash.replace(/^#\/?/, '') || 'dashboard').split('?')[0];
   const view = VIEWS.includes(name) ? name : 'dashboard';
@@ -53,6 +54,7 @@ function route() {
   for (const a of document.querySelectorAll('#menu a')) a.classList.toggle('current', a.dataset.view === view);
   closeMenu();
   if (view === 'dashboard') charts.resize();
+  if (view === 'energy') energyPage.open();
   if (view === 'settings') settingsPage.open();
   if (view === 'firmware') firmwarePage.open();
   document.title = 'p1ib – ' + view.charAt(0).toUpperCase() + view.slice(1);
@@ -231,6 +233,7 @@ function showStatus(s) {
   $('menu-badge').classList.toggle('hidden', !avail);
   if (s.last_telegram_age_ms !== null && s.last_telegram_age_ms !== undefined) lastReadingAt = Date.now() - s.last_telegram_age_ms;
   firmwarePage.statusChanged(s);
+  energyPage.statusChanged(s);
 }
 
 function tick() {
@@ -257,9 +260,10 @@ async function start() {
   $('settings-form').addEventListener('submit', settingsPage.save);
   $('restart').addEventListener('click', settingsPage.restart);
   $('fw-check').addEventListener('click', firmwarePage.check);
+  energyPage.start();
   window.addEventListener('hashchange', route);
   let resizeTimer = 0;
-  window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(charts.resize, 150); });
+  window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(() => { charts.resize(); energyPage.resize(); }, 150); });
   await loadSession().catch(() => {});
   route();
   await charts.load('hour');
@@ -269,7 +273,7 @@ async function start() {
   if (cfg) showReading(cfg);
   connect();
   setInterval(tick, 1000);
-  window.p1ib = { charts, ready: true };
+  window.p1ib = { charts, energy: energyPage, ready: true };
 }
 
 document.addEventListener('DOMContentLoaded', start);

@@ -1,11 +1,13 @@
 //! The web server's integration tests: routes through `oneshot` with
 //! no socket, the Homey contract for an ASCII and an HDLC meter, SSE on a real
-//! port, `/metrics` through `promtool`, and the pages in headless Chromium.
+//! port, `/metrics` through `promtool`, and the pages in headless Chromium (the
+//! Energy view over a history file with known data).
 
 mod assets;
 mod browser;
 mod common;
 mod contract;
+mod energy;
 mod firmware;
 mod metrics;
 mod routes;
