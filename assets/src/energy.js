@@ -105,7 +105,7 @@ const energyPage = (function () {
     return body;
   }
   const energyUrl = (p, from, to) => '/api/v1/energy?step=' + STEP[p] + '&from=' + encodeURIComponent(iso(from)) + '&to=' + encodeURIComponent(iso(to));
-  const powerUrl = (from, to) => '/api/v1/history?step=1m&from=' + encodeURIComponent(iso(from)) + '&to=' + encodeURIComponent(iso(to));
+  const powerUrl = (from, to) => '/api/v1/history?step=1m&fields=net_w&from=' + encodeURIComponent(iso(from)) + '&to=' + encodeURIComponent(iso(to));
 
   /** The answer's rows summed into the bars (a row belongs to the last bar starting at or before it). */
   function fold(starts, rows) {

@@ -203,6 +203,11 @@ impl Calendar {
         &self.tz
     }
 
+    /// The zone's IANA name, where it has one.
+    pub fn name(&self) -> Option<String> {
+        self.tz.iana_name().map(str::to_owned)
+    }
+
     fn zoned(&self, ms: i64) -> jiff::ZonedDateTime {
         Timestamp::from_millisecond(ms)
             .unwrap_or(Timestamp::UNIX_EPOCH)

@@ -88,6 +88,30 @@ pub struct Range {
     pub step: Resolution,
 }
 
+/// Which values minute rows carry (`fields=net_w,l1_v`); `None`: all of them
+/// and the registers. A week of minutes with only `net_w` is a tenth the size.
+pub fn parse_fields(fields: Option<&str>) -> Result<Option<Vec<&'static str>>, String> {
+    let Some(list) = fields else { return Ok(None) };
+    list.split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            STAT_NAMES
+                .iter()
+                .chain(std::iter::once(&"registers"))
+                .find(|n| **n == f)
+                .copied()
+                .ok_or_else(|| {
+                    format!(
+                        "fields: {f:?} is not a field: expected a comma-separated list of {}, registers",
+                        STAT_NAMES.join(", ")
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
 /// Checks `from`, `to` and `step`; `Err` is the message for a 400.
 pub fn parse_range(
     from: Option<&str>,
@@ -205,6 +229,8 @@ pub struct EnergyView {
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct HistoryResponse {
     pub step: &'static str,
+    /// The Pi's time zone, which days and months follow (`Europe/Stockholm`).
+    pub time_zone: Option<String>,
     pub from: String,
     pub to: String,
     /// Units of `values` (raw) and `registers` (minute) by OBIS code.
@@ -216,6 +242,8 @@ pub struct HistoryResponse {
 #[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct EnergyResponse {
     pub step: &'static str,
+    /// The Pi's time zone, which days and months follow (`Europe/Stockholm`).
+    pub time_zone: Option<String>,
     pub from: String,
     pub to: String,
     pub rows: Vec<EnergyView>,
@@ -249,7 +277,13 @@ fn gap_views(r: &Reader, cal: &Calendar, range: &Range) -> Result<Vec<GapView>, 
 }
 
 /// `/api/v1/history`.
-pub fn history(r: &Reader, cal: &Calendar, range: Range) -> Result<HistoryResponse, StoreError> {
+pub fn history(
+    r: &Reader,
+    cal: &Calendar,
+    range: Range,
+    fields: Option<&[&'static str]>,
+) -> Result<HistoryResponse, StoreError> {
+    let wanted = |f: &str| fields.is_none_or(|l| l.contains(&f));
     let channels = r.channels()?;
     let name = |id: u16| channels.iter().find(|c| c.id == id);
     let mut units = BTreeMap::new();
@@ -288,11 +322,13 @@ pub fn history(r: &Reader, cal: &Calendar, range: Range) -> Result<HistoryRespon
                 stats: STAT_NAMES
                     .iter()
                     .zip(m.stats)
+                    .filter(|(n, _)| wanted(n))
                     .filter_map(|(n, s)| Some((*n, s?)))
                     .collect(),
                 registers: m
                     .registers
                     .iter()
+                    .filter(|_| wanted("registers"))
                     .filter_map(|s| {
                         let c = name(s.channel)?;
                         units.insert(c.obis.clone(), c.unit.clone());
@@ -308,6 +344,7 @@ pub fn history(r: &Reader, cal: &Calendar, range: Range) -> Result<HistoryRespon
     };
     Ok(HistoryResponse {
         step: range.step.name(),
+        time_zone: cal.name(),
         from: cal.iso(range.from),
         to: cal.iso(range.to),
         units,
@@ -335,6 +372,7 @@ pub fn energy(r: &Reader, cal: &Calendar, range: Range) -> Result<EnergyResponse
     total.net_kwh = total.import_kwh - total.export_kwh;
     Ok(EnergyResponse {
         step: range.step.name(),
+        time_zone: cal.name(),
         from: cal.iso(range.from),
         to: cal.iso(range.to),
         rows,

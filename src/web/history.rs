@@ -20,6 +20,8 @@ pub struct RangeQuery {
     pub from: Option<String>,
     pub to: Option<String>,
     pub step: Option<String>,
+    /// Minute rows: only these values (`net_w,l1_v`, `registers`).
+    pub fields: Option<String>,
     /// The dashboard's in-memory graphs (`hour`, `day`), as before the store.
     pub span: Option<String>,
 }
@@ -72,21 +74,22 @@ pub async fn history(State(web): State<Web>, q: Q) -> Result<Response, ApiError>
         ));
     }
     let range = range(&web, &q, &Resolution::ALL, Resolution::Minute)?;
+    let fields = query::parse_fields(q.fields.as_deref()).map_err(ApiError::BadRequest)?;
     let history = web
         .history()
         .cloned()
         .ok_or(ApiError::Unavailable("the history is off"))?;
     let answer = history
-        .read(move |r, cal| query::history(r, cal, range))
+        .read(move |r, cal| query::history(r, cal, range, fields.as_deref()))
         .await
         .map_err(failed)?;
     Ok(Json(answer).into_response())
 }
 
 async fn energy_of(web: &Web, q: &RangeQuery) -> Result<query::EnergyResponse, ApiError> {
-    if q.span.is_some() {
+    if q.span.is_some() || q.fields.is_some() {
         return Err(ApiError::BadRequest(
-            "span is not a parameter here: use from, to and step".into(),
+            "span and fields are not parameters here: use from, to and step".into(),
         ));
     }
     let range = range(web, q, &Resolution::ENERGY, Resolution::Hour)?;

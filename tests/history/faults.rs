@@ -81,7 +81,12 @@ async fn a_hundred_kills_at_random_moments_never_corrupt_the_store_or_lose_energ
     assert_eq!(integrity(&path), "ok");
     // A clean run brings the energy tiers up to the last stored minute.
     let d = Daemon::start(dir.path(), &["--source", "tcp://127.0.0.1:9"]);
-    let status = d.history_status().await;
+    let status = d
+        .wait_status(30, "the history to open", |s| {
+            s["history"]["state"] != "starting"
+        })
+        .await["history"]
+        .clone();
     assert_eq!(status["state"], "ok", "{status:#}");
     assert!(status["message"].is_null(), "{status:#}");
     d.stop();

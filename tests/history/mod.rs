@@ -82,10 +82,6 @@ impl Daemon {
         serde_json::from_str(&body).unwrap()
     }
 
-    pub async fn history_status(&self) -> serde_json::Value {
-        self.json("/api/v1/status").await["history"].clone()
-    }
-
     /// Waits until `/api/v1/status` satisfies `f` (polling, at most `secs`).
     pub async fn wait_status(
         &self,

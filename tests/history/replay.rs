@@ -57,7 +57,12 @@ async fn a_replayed_capture_gives_energy_per_hour_and_day_equal_to_the_registers
     d.stop();
     // A second run serves what the first stored (its own source is idle).
     let d = Daemon::start(dir.path(), &["--source", "tcp://127.0.0.1:9"]);
-    let status = d.history_status().await;
+    let status = d
+        .wait_status(30, "the history to open", |s| {
+            s["history"]["state"] != "starting"
+        })
+        .await["history"]
+        .clone();
     assert_eq!(status["state"], "ok", "{status:#}");
     assert_eq!(status["dropped"], 0, "{status:#}");
 
@@ -163,6 +168,14 @@ async fn a_replayed_capture_gives_energy_per_hour_and_day_equal_to_the_registers
         25 * 60,
         "one row a minute on a 25-hour day"
     );
+    assert_eq!(minutes["time_zone"], TZ);
+    let net = d
+        .json("/api/v1/history?from=2025-10-26&to=2025-10-27&step=1m&fields=net_w")
+        .await;
+    let row = &net["rows"][600];
+    assert_eq!(row["stats"].as_object().unwrap().len(), 1, "{row}");
+    assert!(row["stats"]["net_w"][0].is_number(), "{row}");
+    assert!(row["registers"].as_object().unwrap().is_empty(), "{row}");
     let raw = d
         .json("/api/v1/history?from=2025-10-26T12:00&to=2025-10-26T13:00&step=raw")
         .await;
@@ -305,6 +318,7 @@ async fn bad_parameters_get_a_400_that_says_what_is_allowed() {
         ("/api/v1/export.csv?step=1s", "is not allowed"),
         ("/api/v1/energy?colour=red", "unknown field"),
         ("/api/v1/history?span=day&step=1m", "cannot be combined"),
+        ("/api/v1/history?step=1m&fields=watts", "is not a field"),
     ] {
         let (status, body) = d.get(path).await;
         assert_eq!(status, 400, "{path}: {body}");
