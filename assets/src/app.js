@@ -227,6 +227,13 @@ function showStatus(s) {
   const problem = $('settings-problem');
   problem.hidden = !s.settings_problem;
   problem.textContent = s.settings_problem ? s.settings_problem.message : '';
+  // The history when it cannot write, is unavailable, or set a damaged file aside.
+  const h = s.history;
+  const hp = $('history-problem');
+  const hMessage = h && (h.state === 'failing' || h.state === 'unavailable' || (h.state === 'ok' && h.message))
+    ? 'History: ' + (h.message || h.state) : '';
+  hp.hidden = !hMessage;
+  hp.textContent = hMessage;
   $('drawer-foot').textContent = 'p1ib v' + s.version;
   const avail = !!(s.update && s.update.available);
   $('firmware-badge').classList.toggle('hidden', !avail);

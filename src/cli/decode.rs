@@ -60,19 +60,27 @@ fn parse_country(s: &str) -> Result<LayoutOptions, String> {
     }
 }
 
+impl DecodeArgs {
+    /// The capture's bytes (hex text turned into bytes) and the decoder's options.
+    pub fn input(&self) -> anyhow::Result<(Vec<u8>, DecoderOptions)> {
+        let input = read_input(self.file.as_deref())?;
+        let bytes = if self.hex || looks_like_hex(&input) {
+            parse_hex(&input).context("reading the input as hex text")?
+        } else {
+            input
+        };
+        let options = DecoderOptions {
+            protocol: self.protocol,
+            keys: Keys::new(self.key, self.auth_key),
+            layout: self.country.unwrap_or_default(),
+            ..DecoderOptions::default()
+        };
+        Ok((bytes, options))
+    }
+}
+
 pub fn run(args: DecodeArgs) -> anyhow::Result<ExitCode> {
-    let input = read_input(args.file.as_deref())?;
-    let bytes = if args.hex || looks_like_hex(&input) {
-        parse_hex(&input).context("reading the input as hex text")?
-    } else {
-        input
-    };
-    let options = DecoderOptions {
-        protocol: args.protocol,
-        keys: Keys::new(args.key, args.auth_key),
-        layout: args.country.unwrap_or_default(),
-        ..DecoderOptions::default()
-    };
+    let (bytes, options) = args.input()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let summary = decode_all(&bytes, options, |item| {
@@ -184,7 +192,7 @@ pub fn error_json(e: &DecodeError) -> Json {
     json!({"error": e.to_string(), "kind": e.kind().as_str()})
 }
 
-pub(crate) fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
+fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     match file {
         None => std::io::stdin()

@@ -2,11 +2,10 @@
 //! history store, and the energy CSV the web API serves, from the command line.
 
 use super::decode::DecodeArgs;
-use crate::capture::{looks_like_hex, parse_hex};
 use crate::history::clock::Calendar;
 use crate::history::query::{self, Resolution};
 use crate::hub::{HubOptions, normalise};
-use crate::p1::{Decoder, DecoderOptions, Keys};
+use crate::p1::Decoder;
 use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
@@ -70,19 +69,7 @@ pub fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
 
 fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let path = args.history.unwrap_or_else(default_path);
-    let d = &args.decode;
-    let input = super::decode::read_input(d.file.as_deref())?;
-    let bytes = if d.hex || looks_like_hex(&input) {
-        parse_hex(&input).context("reading the input as hex text")?
-    } else {
-        input
-    };
-    let options = DecoderOptions {
-        protocol: d.protocol,
-        keys: Keys::new(d.key, d.auth_key),
-        layout: d.country.unwrap_or_default(),
-        ..DecoderOptions::default()
-    };
+    let (bytes, options) = args.decode.input()?;
     let hub = HubOptions {
         fuse_amps: None,
         ct_ratio: args.ct_ratio,

@@ -366,7 +366,7 @@ pub async fn run(
     // Minutes stored after the last energy flush (a kill, a power cut) count now,
     // not at the next quarter hour: the API answers from the file.
     if writer.aggregator.has_pending() {
-        writer = commit(&history, writer, &config, true).await;
+        writer = commit(&history, writer, true).await;
     }
     // Ready: the API answers from a complete file, and the reader may start.
     history.set_status(|s| {
@@ -402,7 +402,7 @@ pub async fn run(
                 }
             }
         }
-        writer = commit(&history, writer, &config, stopping).await;
+        writer = commit(&history, writer, stopping).await;
         if stopping {
             break;
         }
@@ -449,7 +449,7 @@ pub(crate) fn next_batch(
 }
 
 /// Writes what is finished; on failure keeps running and resumes from the store.
-async fn commit(history: &History, mut w: Writer, config: &HistoryConfig, final_: bool) -> Writer {
+async fn commit(history: &History, mut w: Writer, final_: bool) -> Writer {
     let (minutes, channels) = {
         let mut rec = lock(&history.inner.recorder);
         let Some(r) = rec.as_mut() else { return w };
@@ -484,7 +484,6 @@ async fn commit(history: &History, mut w: Writer, config: &HistoryConfig, final_
                     s.message = None;
                 }
             });
-            let _ = config;
         }
         Err(e) => {
             if w.failing.is_none() {

@@ -23,7 +23,11 @@ pub fn open(kind: Simulation, speed: ReplaySpeed) -> Link {
     let pace = match speed {
         ReplaySpeed::Meter => meter.interval(),
         ReplaySpeed::Max => Duration::ZERO,
-        ReplaySpeed::Every(d) => d,
+        ReplaySpeed::Every(d) => {
+            // A meter that sends this often: its clock keeps to the wall clock.
+            meter.set_interval(d);
+            d
+        }
     };
     let (reader, mut writer) = tokio::io::duplex(16 * 1024);
     tokio::spawn(async move {
@@ -53,10 +57,12 @@ pub fn open(kind: Simulation, speed: ReplaySpeed) -> Link {
 pub struct SimMeter {
     kind: Simulation,
     house: Household,
-    /// Simulated time, Unix seconds (UTC is taken as local time).
+    /// Simulated time, Unix seconds.
     now: f64,
     /// DLMS invoke id, counted per frame.
     invoke_id: u32,
+    /// The pace asked for, instead of the kind's own.
+    interval: Option<Duration>,
 }
 
 impl SimMeter {
@@ -66,11 +72,20 @@ impl SimMeter {
             house: Household::new(seed),
             now: start_unix as f64,
             invoke_id: 0,
+            interval: None,
         }
+    }
+
+    /// Sends every `d` instead of at the kind's own pace (`meter.replay_speed`).
+    pub fn set_interval(&mut self, d: Duration) {
+        self.interval = Some(d).filter(|d| !d.is_zero());
     }
 
     /// How often the real meter of this kind sends.
     pub fn interval(&self) -> Duration {
+        if let Some(d) = self.interval {
+            return d;
+        }
         match self.kind {
             Simulation::Dsmr5 => Duration::from_secs(1),
             Simulation::Se => Duration::from_secs(10),

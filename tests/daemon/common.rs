@@ -326,3 +326,27 @@ pub fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     }
     rx
 }
+
+/// Waits (at most 20 s) for a `--demo` daemon to print the address it serves,
+/// and returns it with the lines printed before it and the rest as they come.
+pub fn serving(
+    child: &mut Child,
+) -> (
+    std::net::SocketAddr,
+    Vec<String>,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let lines = lines_of(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("the daemon did not start: {seen:#?}"));
+        if let Some(rest) = line.split("http://").nth(1) {
+            let addr = rest.split('/').next().unwrap().parse().unwrap();
+            return (addr, seen, lines);
+        }
+        seen.push(line);
+    }
+}

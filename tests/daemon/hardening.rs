@@ -3,7 +3,7 @@
 //! heads, parallel password guesses, the password hash's memory, and a broken
 //! settings file at start.
 
-use super::common::{TempDir, lines_of};
+use super::common::TempDir;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -42,18 +42,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = lines_of(&mut child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
-        let addr = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("the daemon did not start: {seen:#?}"));
-            if let Some(rest) = line.split("http://").nth(1) {
-                break rest.split('/').next().unwrap().parse().unwrap();
-            }
-            seen.push(line);
-        };
+        let (addr, seen, lines) = super::common::serving(&mut child);
         Daemon {
             child,
             addr,

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use crate::daemon::common::{Pty, TempDir, lines_of};
+pub use crate::daemon::common::{Pty, TempDir};
 
 pub const P1IB: &str = env!("CARGO_BIN_EXE_p1ib");
 pub const TZ: &str = "Europe/Stockholm";
@@ -51,18 +51,7 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let lines = lines_of(&mut child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
-        let addr = loop {
-            let line = lines
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("the daemon did not start: {seen:#?}"));
-            if let Some(rest) = line.split("http://").nth(1) {
-                break rest.split('/').next().unwrap().parse().unwrap();
-            }
-            seen.push(line);
-        };
+        let (addr, _, lines) = crate::daemon::common::serving(&mut child);
         Daemon { child, addr, lines }
     }
 
