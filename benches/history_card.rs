@@ -30,7 +30,7 @@ fn write_bytes() -> u64 {
 }
 
 /// One simulated day; bytes written, and the file's size after it.
-fn day(page_size: u32, hours: i64) -> (u64, u64) {
+fn day(page_size: u32, exclusive: bool, hours: i64) -> (u64, u64) {
     let dir = std::path::Path::new("/var/tmp").join(format!(
         "p1ib-history-card-{}-{page_size}",
         std::process::id()
@@ -46,6 +46,12 @@ fn day(page_size: u32, hours: i64) -> (u64, u64) {
     }
     let cal = Calendar::named("Europe/Stockholm").unwrap();
     let mut store = Store::open(&path, cal.clone()).unwrap();
+    if exclusive {
+        store
+            .connection()
+            .execute_batch("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;")
+            .unwrap();
+    }
     let start = 1_767_225_600; // 2026-01-01
     let mut meter = SimMeter::new(Simulation::Se, start, 7);
     meter.set_interval(Duration::from_secs(1));
@@ -80,9 +86,27 @@ fn day(page_size: u32, hours: i64) -> (u64, u64) {
                     energy_through: if flush { through } else { None },
                 })
                 .unwrap();
+            // A minute passes between two commits in the daemon: the kernel writes
+            // every dirty page back meanwhile (30 s at most), so the next commit
+            // dirties them again. Without this the bench would count each page once.
+            std::process::Command::new("sync").status().unwrap();
         }
     }
     let written = write_bytes() - before;
+    let sizes: (f64, f64) = store
+        .connection()
+        .query_row(
+            "SELECT (SELECT avg(length(block)) FROM raw), (SELECT avg(length(stats) + length(regs)) FROM minute)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    if page_size == 4096 && !exclusive {
+        println!(
+            "a minute of readings: raw block {:.0} bytes, minute row {:.0} bytes",
+            sizes.0, sizes.1
+        );
+    }
     drop(store);
     let size = ["", "-wal"]
         .iter()
@@ -100,10 +124,10 @@ fn main() {
     } else {
         1
     };
-    for page_size in [4096, 1024] {
-        let (written, size) = day(page_size, hours);
+    for (page_size, exclusive) in [(4096, false), (1024, false), (4096, true), (1024, true)] {
+        let (written, size) = day(page_size, exclusive, hours);
         println!(
-            "page size {page_size}: {:.2} MB written per day ({} commits of one minute, {:.2} MB of file)",
+            "page size {page_size}, exclusive {exclusive}: {:.2} MB written per day ({} commits of one minute, {:.2} MB of file)",
             written as f64 * 24.0 / hours as f64 / 1e6,
             hours * 60,
             size as f64 / 1e6,

@@ -18,6 +18,10 @@ impl fmt::Display for CodecError {
 impl std::error::Error for CodecError {}
 
 const VERSION: u8 = 1;
+/// A block deflated whole (RFC 1951) after the version-1 encoding.
+const DEFLATED: u8 = 2;
+/// The most a deflated block may inflate to (no block is near it).
+const MAX_INFLATED: u64 = 1 << 20;
 /// Column kind: the values as IEEE doubles (no decimal form fits).
 const RAW_F64: u8 = 0x0F;
 /// Column flag: a presence bitmap follows (not every reading has the value).
@@ -230,8 +234,20 @@ impl BlockBuilder {
         }
     }
 
-    /// The block: version, count, times from `base` (ms), then each column.
+    /// The block, deflated when that is smaller (a steady meter's columns repeat).
     pub fn encode(&self, base: i64) -> Vec<u8> {
+        use std::io::Write;
+        let plain = self.encode_plain(base);
+        let mut z =
+            flate2::write::DeflateEncoder::new(vec![DEFLATED], flate2::Compression::default());
+        match z.write_all(&plain).and_then(|()| z.finish()) {
+            Ok(d) if d.len() < plain.len() => d,
+            _ => plain,
+        }
+    }
+
+    /// The block: version, count, times from `base` (ms), then each column.
+    fn encode_plain(&self, base: i64) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.times.len() * (2 + self.columns.len()));
         out.push(VERSION);
         put_varint(&mut out, self.times.len() as u64);
@@ -280,6 +296,19 @@ const MAX_COLUMNS: u64 = 1024;
 
 /// The readings of a block written by [`BlockBuilder::encode`] with this `base`.
 pub fn decode_block(base: i64, blob: &[u8]) -> Result<Vec<RawReading>, CodecError> {
+    if blob.first() == Some(&DEFLATED) {
+        use std::io::Read;
+        let mut plain = Vec::with_capacity(blob.len() * 3);
+        flate2::read::DeflateDecoder::new(&blob[1..])
+            .take(MAX_INFLATED)
+            .read_to_end(&mut plain)
+            .map_err(|_| CodecError("damaged deflate stream"))?;
+        return decode_plain(base, &plain);
+    }
+    decode_plain(base, blob)
+}
+
+fn decode_plain(base: i64, blob: &[u8]) -> Result<Vec<RawReading>, CodecError> {
     let mut r = Reader { b: blob };
     if r.u8()? != VERSION {
         return Err(CodecError("unknown block version"));
