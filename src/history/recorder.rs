@@ -8,7 +8,6 @@ use super::energy::MinuteSummary;
 use super::store::{Channel, MinuteRow};
 use crate::hub::{Reading, sample_of};
 use crate::p1::{Obis, Quantity};
-use std::collections::HashMap;
 
 /// Finished minutes held for the writer at most (two days); beyond that the
 /// oldest are dropped and become a gap.
@@ -86,7 +85,8 @@ impl MinuteAcc {
 /// The numbers the store gives OBIS code + unit pairs.
 #[derive(Debug, Default)]
 pub struct Channels {
-    by_key: HashMap<(Obis, String), u16>,
+    /// By OBIS code, then unit (one code rarely has two): no allocation per value.
+    by_key: foldhash::HashMap<Obis, Vec<(String, u16)>>,
     all: Vec<Channel>,
     unsaved: Vec<Channel>,
 }
@@ -96,7 +96,10 @@ impl Channels {
         let mut c = Channels::default();
         for ch in list {
             if let Ok(obis) = ch.obis.parse::<Obis>() {
-                c.by_key.insert((obis, ch.unit.clone()), ch.id);
+                c.by_key
+                    .entry(obis)
+                    .or_default()
+                    .push((ch.unit.clone(), ch.id));
             }
             c.all.push(ch);
         }
@@ -104,7 +107,12 @@ impl Channels {
     }
 
     fn id(&mut self, obis: Obis, unit: &str, register: bool) -> Option<u16> {
-        if let Some(&id) = self.by_key.get(&(obis, unit.to_owned())) {
+        if let Some(id) = self
+            .by_key
+            .get(&obis)
+            .and_then(|units| units.iter().find(|(u, _)| u == unit))
+            .map(|(_, id)| *id)
+        {
             return Some(id);
         }
         if self.all.len() >= MAX_CHANNELS {
@@ -117,7 +125,10 @@ impl Channels {
             unit: unit.to_owned(),
             register,
         };
-        self.by_key.insert((obis, unit.to_owned()), id);
+        self.by_key
+            .entry(obis)
+            .or_default()
+            .push((unit.to_owned(), id));
         self.all.push(ch.clone());
         self.unsaved.push(ch);
         Some(id)
