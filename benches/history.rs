@@ -116,8 +116,10 @@ fn build() -> PathBuf {
     let mut batch = Vec::new();
     while m < END / MINUTE {
         let row = minute(m, m >= raw_from);
+        // Before the minute tier, a sample an hour stands for the whole hour.
+        let step = if m < minute_from { 60 } else { 1 };
         agg.add(&MinuteSummary {
-            first: row.first,
+            first: row.last - step * MINUTE + 1_000,
             last: row.last,
             registers: row.registers.clone(),
             peak_w: row.stats[0].map(|s| s[2]),
@@ -126,7 +128,7 @@ fn build() -> PathBuf {
             batch.push(row);
         }
         // Before the minute tier starts, one sample an hour is enough for energy.
-        m += if m < minute_from { 60 } else { 1 };
+        m += step;
         if batch.len() >= 1440 || (m < minute_from && m % (30 * 1440) == 0) {
             store
                 .write(&Batch {

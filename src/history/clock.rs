@@ -216,6 +216,15 @@ impl Calendar {
 
     /// The start of the local hour, day or month holding `ms`.
     pub fn start_of(&self, span: Span, ms: i64) -> i64 {
+        if span == Span::Day {
+            // Local midnight by the offset, where no change of offset is near it
+            // (a midnight that happens twice, or not at all, takes the long way).
+            let off = self.offset_ms(ms);
+            let guess = (ms + off).div_euclid(86_400_000) * 86_400_000 - off;
+            if self.offset_ms(guess) == off && self.offset_ms(guess - 43_200_000) == off {
+                return guess;
+            }
+        }
         let z = self.zoned(ms);
         let start = match span {
             // Local hours start on the UTC hour in every zone whose offset is whole
@@ -233,10 +242,22 @@ impl Calendar {
     /// The start of the next local hour, day or month after the one holding `ms`.
     pub fn next(&self, span: Span, ms: i64) -> i64 {
         let start = self.start_of(span, ms);
+        if span == Span::Hour {
+            return start + 3_600_000;
+        }
+        if span == Span::Day {
+            // 24 hours on, moved by the change of offset in between (the 23- and
+            // 25-hour days); the calendar's own arithmetic where that lands off
+            // midnight (a zone whose clocks change at midnight).
+            let guess =
+                start + 86_400_000 + (self.offset_ms(start) - self.offset_ms(start + 86_400_000));
+            if (guess + self.offset_ms(guess)).rem_euclid(86_400_000) == 0 && guess > start {
+                return guess;
+            }
+        }
         let z = self.zoned(start);
         let next = match span {
-            Span::Hour => return start + 3_600_000,
-            Span::Day => z.tomorrow().and_then(|d| d.start_of_day()),
+            Span::Hour | Span::Day => z.tomorrow().and_then(|d| d.start_of_day()),
             Span::Month => z
                 .last_of_month()
                 .and_then(|d| d.tomorrow())
@@ -245,21 +266,28 @@ impl Calendar {
         next.map_or(start + 86_400_000, |n| n.timestamp().as_millisecond())
     }
 
+    /// The zone's offset from UTC at `ms`, in ms (local = UTC + offset).
+    pub fn offset_ms(&self, ms: i64) -> i64 {
+        let ts = Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        i64::from(self.tz.to_offset(ts).seconds()) * 1000
+    }
+
     /// ISO-8601 text of `ms` in local time with its offset (`2026-03-29T03:00:00+02:00`).
+    /// Plain arithmetic on the offset: the API writes thousands of these per answer.
     pub fn iso(&self, ms: i64) -> String {
-        let z = self.zoned(ms);
-        let off = z.offset().seconds();
-        let (sign, a) = if off < 0 { ('-', -off) } else { ('+', off) };
+        let off = self.offset_ms(ms);
+        let local = (ms + off).div_euclid(1000);
+        let (y, mo, d) = crate::time::civil_from_days(local.div_euclid(86_400));
+        let s = local.rem_euclid(86_400);
+        let o = off / 60_000;
+        let (sign, a) = if o < 0 { ('-', -o) } else { ('+', o) };
         format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
-            z.year(),
-            z.month(),
-            z.day(),
-            z.hour(),
-            z.minute(),
-            z.second(),
-            a / 3600,
-            a % 3600 / 60
+            "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+            s / 3600,
+            s / 60 % 60,
+            s % 60,
+            a / 60,
+            a % 60
         )
     }
 
@@ -364,6 +392,36 @@ mod tests {
         assert_eq!(cal.parse("2025-10-26"), Some(day));
         assert_eq!(cal.parse("2025-10-26T00:00:00+02:00"), Some(day));
         assert_eq!(cal.parse("tomorrow"), None);
+    }
+
+    #[test]
+    fn day_arithmetic_agrees_with_the_calendar_in_zones_that_change_at_midnight() {
+        for name in [
+            "Europe/Stockholm",
+            "America/Santiago",
+            "Asia/Beirut",
+            "Australia/Lord_Howe",
+            "Asia/Kolkata",
+            "America/Havana",
+        ] {
+            let cal = Calendar::new(TimeZone::get(name).unwrap());
+            let mut t = ms("2024-12-31T12:00:00Z");
+            for _ in 0..(2 * 366) {
+                let z = cal.zoned(t);
+                let day = z.start_of_day().unwrap().timestamp().as_millisecond();
+                let next = z
+                    .tomorrow()
+                    .and_then(|d| d.start_of_day())
+                    .unwrap()
+                    .timestamp()
+                    .as_millisecond();
+                assert_eq!(cal.start_of(Span::Day, t), day, "{name} {}", cal.iso(t));
+                assert_eq!(cal.next(Span::Day, t), next, "{name} {}", cal.iso(t));
+                let iso = z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
+                assert_eq!(cal.iso(t), iso, "{name}");
+                t += 12 * 3_600_000 + 17 * 60_000;
+            }
+        }
     }
 
     #[test]

@@ -236,7 +236,9 @@ pub struct HistoryResponse {
     /// Units of `values` (raw) and `registers` (minute) by OBIS code.
     pub units: BTreeMap<String, String>,
     pub rows: Vec<HistoryRow>,
+    /// Stretches with no readings in the range (the 500 longest), and how many there are.
     pub gaps: Vec<GapView>,
+    pub gap_count: usize,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -250,7 +252,9 @@ pub struct EnergyResponse {
     pub total: Totals,
     /// Start of the oldest energy interval stored (what "a year before" can show).
     pub history_starts: Option<String>,
+    /// Stretches with no readings in the range (the 500 longest), and how many there are.
     pub gaps: Vec<GapView>,
+    pub gap_count: usize,
 }
 
 #[derive(Serialize, Debug, Clone, Default, PartialEq)]
@@ -264,8 +268,16 @@ pub struct Totals {
 /// Most raw readings one answer holds (3 hours at ten a second).
 const MAX_RAW: usize = 108_000;
 
-fn gap_views(r: &Reader, cal: &Calendar, range: &Range) -> Result<Vec<GapView>, StoreError> {
-    Ok(r.gaps(range.from, range.to)?
+/// Most gaps one answer lists (the longest); `gap_count` says how many there are.
+const MAX_GAPS: usize = 500;
+
+fn gap_views(
+    r: &Reader,
+    cal: &Calendar,
+    range: &Range,
+) -> Result<(Vec<GapView>, usize), StoreError> {
+    let (gaps, count) = r.gaps(range.from, range.to, MAX_GAPS)?;
+    let views = gaps
         .into_iter()
         .map(|g| GapView {
             from: cal.iso(g.from),
@@ -273,7 +285,8 @@ fn gap_views(r: &Reader, cal: &Calendar, range: &Range) -> Result<Vec<GapView>, 
             from_ms: g.from,
             to_ms: g.to,
         })
-        .collect())
+        .collect();
+    Ok((views, count))
 }
 
 /// `/api/v1/history`.
@@ -342,6 +355,7 @@ pub fn history(
             .map(HistoryRow::Energy)
             .collect(),
     };
+    let (gaps, gap_count) = gap_views(r, cal, &range)?;
     Ok(HistoryResponse {
         step: range.step.name(),
         time_zone: cal.name(),
@@ -349,7 +363,8 @@ pub fn history(
         to: cal.iso(range.to),
         units,
         rows,
-        gaps: gap_views(r, cal, &range)?,
+        gaps,
+        gap_count,
     })
 }
 
@@ -370,6 +385,7 @@ pub fn energy(r: &Reader, cal: &Calendar, range: Range) -> Result<EnergyResponse
         }
     }
     total.net_kwh = total.import_kwh - total.export_kwh;
+    let (gaps, gap_count) = gap_views(r, cal, &range)?;
     Ok(EnergyResponse {
         step: range.step.name(),
         time_zone: cal.name(),
@@ -378,7 +394,8 @@ pub fn energy(r: &Reader, cal: &Calendar, range: Range) -> Result<EnergyResponse
         rows,
         total,
         history_starts: r.first_energy()?.map(|t| cal.iso(t)),
-        gaps: gap_views(r, cal, &range)?,
+        gaps,
+        gap_count,
     })
 }
 

@@ -486,18 +486,26 @@ impl Reader {
         Ok(out)
     }
 
-    /// Gaps that overlap `[from, to)` (ms).
-    pub fn gaps(&self, from: i64, to: i64) -> Result<Vec<Gap>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT start, end FROM gap WHERE end > ?1 AND start < ?2 ORDER BY start",
+    /// Gaps that overlap `[from, to)` (ms), at most `limit` (the longest), and how
+    /// many there are.
+    pub fn gaps(&self, from: i64, to: i64, limit: usize) -> Result<(Vec<Gap>, usize), StoreError> {
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM gap WHERE end > ?1 AND start < ?2",
+            params![from, to],
+            |r| r.get(0),
         )?;
-        let rows = stmt.query_map(params![from, to], |r| {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT start, end FROM
+               (SELECT start, end FROM gap WHERE end > ?1 AND start < ?2 ORDER BY end - start DESC LIMIT ?3)
+             ORDER BY start",
+        )?;
+        let rows = stmt.query_map(params![from, to, limit as i64], |r| {
             Ok(Gap {
                 from: r.get(0)?,
                 to: r.get(1)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok((rows.collect::<Result<_, _>>()?, count as usize))
     }
 
     /// The oldest and newest minute stored.
