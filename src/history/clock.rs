@@ -141,11 +141,50 @@ pub struct MeterClock {
     tz: TimeZone,
     /// Meter time − receive time, and the receive time it was seen at.
     offset: Option<(i64, i64)>,
+    /// The last clock text but its seconds, and the instant of its second 0: the
+    /// next telegrams of the minute need no time-zone lookup.
+    minute: Option<(String, Option<ClockZone>, i64)>,
+}
+
+/// A clock text without its seconds, and the seconds (DSMR and ISO forms).
+fn split_seconds(clock: &str) -> Option<(String, i64)> {
+    let b = clock.as_bytes();
+    let at = match b.len() {
+        12 | 13 if b[..12].iter().all(u8::is_ascii_digit) => 10,
+        19 if b[16] == b':' => 17,
+        _ => return None,
+    };
+    let sec = clock.get(at..at + 2)?;
+    if !sec.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let seconds: i64 = sec.parse().ok()?;
+    (seconds < 60).then(|| (format!("{}{}", &clock[..at], &clock[at + 2..]), seconds))
 }
 
 impl MeterClock {
     pub fn new(tz: TimeZone) -> Self {
-        MeterClock { tz, offset: None }
+        MeterClock {
+            tz,
+            offset: None,
+            minute: None,
+        }
+    }
+
+    /// [`meter_instant`], remembering the minute for the telegrams after.
+    fn instant(&mut self, clock: &str, zone: Option<ClockZone>) -> Option<i64> {
+        let Some((key, seconds)) = split_seconds(clock) else {
+            return meter_instant(clock, zone, &self.tz);
+        };
+        if let Some((k, z, base)) = &self.minute
+            && *k == key
+            && *z == zone
+        {
+            return Some(base + seconds * 1000);
+        }
+        let t = meter_instant(clock, zone, &self.tz)?;
+        self.minute = Some((key, zone, t - seconds * 1000));
+        Some(t)
     }
 
     pub fn tz(&self) -> &TimeZone {
@@ -159,7 +198,7 @@ impl MeterClock {
         zone: Option<ClockZone>,
         received_ms: i64,
     ) -> i64 {
-        if let Some(t) = clock.and_then(|c| meter_instant(c, zone, &self.tz)) {
+        if let Some(t) = clock.and_then(|c| self.instant(c, zone)) {
             self.offset = Some((t - received_ms, received_ms));
             return t;
         }
