@@ -31,6 +31,36 @@ impl Drop for Netns {
     }
 }
 
+/// Brings up loopback with multicast in the namespace `ns` and runs the ignored
+/// test `inner` of this binary inside it (with `env` naming the namespace); fails
+/// unless that test passed there.
+pub fn run_inside(ns: &Netns, inner: &str, env: &str) {
+    ip(&["-n", &ns.0, "link", "set", "lo", "up", "multicast", "on"]);
+    ip(&["-n", &ns.0, "route", "add", "224.0.0.0/4", "dev", "lo"]);
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            inner,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env, &ns.0)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "inside the namespace:\n{text}"
+    );
+}
+
 #[test]
 fn mdns_announcement_is_browsable_in_a_private_network_namespace() {
     let uid = std::fs::read_to_string("/proc/self/status")
@@ -47,31 +77,7 @@ fn mdns_announcement_is_browsable_in_a_private_network_namespace() {
     );
     let ns = Netns(format!("p1ib-mdns-{}", std::process::id()));
     ip(&["netns", "add", &ns.0]);
-    ip(&["-n", &ns.0, "link", "set", "lo", "up", "multicast", "on"]);
-    ip(&["-n", &ns.0, "route", "add", "224.0.0.0/4", "dev", "lo"]);
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(exe)
-        .args([
-            INNER,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, &ns.0)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "inside the namespace:\n{text}"
-    );
+    run_inside(&ns, INNER, NETNS_ENV);
 }
 
 /// Runs only inside the namespace made by the test above (checked), never on the real LAN.

@@ -3,7 +3,7 @@
 //! the raw server's `_p1ib-raw._tcp`, browsed inside a network namespace this
 //! test makes, as the mDNS area does. Needs root and iproute2.
 
-use crate::mdns::{Netns, ip};
+use crate::mdns::{Netns, ip, run_inside};
 use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent};
 use p1ib::config::Layers;
 use p1ib::ecosystem::{HOMEWIZARD_SERVICE, RAW_SERVICE, SHELLY_SERVICE};
@@ -18,30 +18,7 @@ const NETNS_ENV: &str = "P1IB_ECO_NETNS";
 fn homewizard_shelly_and_raw_are_discoverable_in_a_private_network_namespace() {
     let ns = Netns(format!("p1ib-eco-{}", std::process::id()));
     ip(&["netns", "add", &ns.0]);
-    ip(&["-n", &ns.0, "link", "set", "lo", "up", "multicast", "on"]);
-    ip(&["-n", &ns.0, "route", "add", "224.0.0.0/4", "dev", "lo"]);
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
-        .arg(std::env::current_exe().unwrap())
-        .args([
-            INNER,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(NETNS_ENV, &ns.0)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "inside the namespace:\n{text}"
-    );
+    run_inside(&ns, INNER, NETNS_ENV);
 }
 
 /// Runs only inside the namespace made by the test above (checked).
