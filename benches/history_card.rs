@@ -111,7 +111,38 @@ fn day(page_size: u32, hours: i64) -> (u64, u64) {
     (written, size)
 }
 
+/// CPU per telegram of the recording alone (normalise excluded), no store.
+fn record_cost() -> f64 {
+    let cal = Calendar::named("Europe/Stockholm").unwrap();
+    let start = 1_767_225_600;
+    let mut meter = SimMeter::new(Simulation::Se, start, 7);
+    meter.set_interval(Duration::from_secs(1));
+    let mut rec = Recorder::new(
+        MeterClock::new(cal.tz().clone()),
+        Channels::default(),
+        true,
+        i64::MIN,
+    );
+    let n = 36_000;
+    let readings: Vec<_> = (0..n)
+        .map(|i| {
+            let t = meter.next_telegram();
+            let received = UNIX_EPOCH + Duration::from_secs((start + i + 1) as u64);
+            normalise(&t, 0, received, &HubOptions::default())
+        })
+        .collect();
+    let t0 = std::time::Instant::now();
+    for r in &readings {
+        rec.record(r, p1ib::time::unix_ms(r.received));
+        if rec.pending() > 0 {
+            std::hint::black_box(rec.take());
+        }
+    }
+    t0.elapsed().as_secs_f64() * 1e6 / n as f64
+}
+
 fn main() {
+    println!("recording one Swedish telegram: {:.2} µs", record_cost());
     // `cargo test --benches` passes no --bench: a short run then.
     let hours = if std::env::args().any(|a| a == "--bench") {
         24
