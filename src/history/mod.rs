@@ -37,6 +37,9 @@ pub const FILE_NAME: &str = "history.sqlite";
 /// A minute with no reading for this long (receive time) is finished early.
 const SEAL_AFTER: Duration = Duration::from_secs(70);
 
+/// Days of minute rows kept at least (see [`thin`]).
+const MIN_MINUTE_DAYS: u32 = 2;
+
 /// How often old rows are thinned.
 const THIN_EVERY: Duration = Duration::from_secs(3600);
 
@@ -536,7 +539,9 @@ async fn thin(w: Writer, config: &HistoryConfig) -> Writer {
         return w;
     };
     let raw_before = newest - i64::from(config.raw_days) * 1440;
-    let minute_before = newest - i64::from(config.minute_days) * 1440;
+    // Two days of minute rows stay whatever the setting: a restart counts the
+    // energy of the minutes after the last flush from them.
+    let minute_before = newest - i64::from(config.minute_days.max(MIN_MINUTE_DAYS)) * 1440;
     loop {
         let more = blocking(&w.store, move |store| store.thin(raw_before, minute_before)).await;
         match more {

@@ -266,7 +266,7 @@ pub const FIELDS: &[Field] = &[
             min: 0,
             max: 36_500,
         },
-        help: "Mean, minimum and maximum of power, voltage and current per minute. Energy per 15 minutes, hour and day is kept forever.",
+        help: "Mean, minimum and maximum of power, voltage and current per minute (two days at least). Energy per 15 minutes, hour and day is kept forever.",
     },
     Field {
         key: "history.commit_interval",
