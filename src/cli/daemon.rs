@@ -119,6 +119,9 @@ pub fn run(args: DaemonArgs) -> anyhow::Result<ExitCode> {
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        // The history's writer runs once a minute on a blocking thread: keep it
+        // between commits rather than start a new thread each time (10 s default).
+        .thread_keep_alive(std::time::Duration::from_secs(600))
         .build()
         .context("starting the async runtime")?;
     let demo = args.demo;
