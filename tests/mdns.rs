@@ -31,6 +31,22 @@ impl Drop for Netns {
     }
 }
 
+/// Checks that this process runs inside the namespace `env` names (the inner
+/// tests refuse to multicast anywhere else); returns its name.
+pub fn inside_namespace(env: &str) -> String {
+    let ns = std::env::var(env).expect("only runs inside the test's network namespace");
+    let here = Command::new("ip")
+        .args(["netns", "identify"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&here.stdout).trim(),
+        ns,
+        "not inside {ns}: refusing to multicast"
+    );
+    ns
+}
+
 /// Brings up loopback with multicast in the namespace `ns` and runs the ignored
 /// test `inner` of this binary inside it (with `env` naming the namespace); fails
 /// unless that test passed there.
@@ -84,16 +100,7 @@ fn mdns_announcement_is_browsable_in_a_private_network_namespace() {
 #[tokio::test]
 #[ignore = "run by mdns_announcement_is_browsable_in_a_private_network_namespace"]
 async fn announces_and_resolves_inside_the_namespace() {
-    let ns = std::env::var(NETNS_ENV).expect("only runs inside the test's network namespace");
-    let here = Command::new("ip")
-        .args(["netns", "identify"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&here.stdout).trim(),
-        ns,
-        "not inside {ns}: refusing to multicast"
-    );
+    inside_namespace(NETNS_ENV);
 
     let mut a = Announcement::new("p1ib", "Meter cupboard", "a1b2c3d4e5f6", 8080);
     a.addresses = vec!["127.0.0.1".parse().unwrap()];

@@ -3,12 +3,11 @@
 //! the raw server's `_p1ib-raw._tcp`, browsed inside a network namespace this
 //! test makes, as the mDNS area does. Needs root and iproute2.
 
-use crate::mdns::{Netns, ip, run_inside};
+use crate::mdns::{Netns, inside_namespace, ip, run_inside};
 use mdns_sd::{IfKind, ServiceDaemon, ServiceEvent};
 use p1ib::config::Layers;
 use p1ib::ecosystem::{HOMEWIZARD_SERVICE, RAW_SERVICE, SHELLY_SERVICE};
 use p1ib::mdns::Announcement;
-use std::process::Command;
 use std::time::Duration;
 
 const INNER: &str = "ecosystem::discovery::services_resolve_inside_the_namespace";
@@ -25,16 +24,7 @@ fn homewizard_shelly_and_raw_are_discoverable_in_a_private_network_namespace() {
 #[tokio::test]
 #[ignore = "run by homewizard_shelly_and_raw_are_discoverable_in_a_private_network_namespace"]
 async fn services_resolve_inside_the_namespace() {
-    let ns = std::env::var(NETNS_ENV).expect("only runs inside the test's network namespace");
-    let here = Command::new("ip")
-        .args(["netns", "identify"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&here.stdout).trim(),
-        ns,
-        "refusing to multicast"
-    );
+    inside_namespace(NETNS_ENV);
 
     let config = Layers::default()
         .set("homewizard.enabled", "true")

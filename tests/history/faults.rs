@@ -58,18 +58,7 @@ async fn a_hundred_kills_at_random_moments_never_corrupt_the_store_or_lose_energ
         let from = start + run * 6 * 3_600_000;
         let bytes = meter.capture(from, from + 6 * 3_600_000, None, None);
         let capture = write_capture(&dir, "capture.dsmr", &bytes);
-        let source = format!("file:{}", capture.display());
-        let mut d = Daemon::start(
-            dir.path(),
-            &[
-                "--source",
-                &source,
-                "--set",
-                "meter.replay_speed=max",
-                "--set",
-                "history.commit_interval=1s",
-            ],
-        );
+        let mut d = Daemon::replaying(dir.path(), &capture);
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;

@@ -55,6 +55,22 @@ impl Daemon {
         Daemon { child, addr, lines }
     }
 
+    /// A daemon replaying `capture` as fast as it can, committing every second.
+    pub fn replaying(dir: &Path, capture: &Path) -> Daemon {
+        let source = format!("file:{}", capture.display());
+        Daemon::start(
+            dir,
+            &[
+                "--source",
+                &source,
+                "--set",
+                "meter.replay_speed=max",
+                "--set",
+                "history.commit_interval=1s",
+            ],
+        )
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

@@ -33,18 +33,7 @@ async fn a_replayed_capture_gives_energy_per_hour_and_day_equal_to_the_registers
     let dir = TempDir::new("history-replay");
     let (meter, bytes, gap, _) = autumn();
     let capture = write_capture(&dir, "autumn.dsmr", &bytes);
-    let source = format!("file:{}", capture.display());
-    let d = Daemon::start(
-        dir.path(),
-        &[
-            "--source",
-            &source,
-            "--set",
-            "meter.replay_speed=max",
-            "--set",
-            "history.commit_interval=1s",
-        ],
-    );
+    let d = Daemon::replaying(dir.path(), &capture);
     d.wait_status(60, "the end of the replay", |s| {
         s["link"]["detail"] == "replay finished"
     })
