@@ -302,3 +302,18 @@ async fn the_dashboard_graphs_come_back_after_a_restart() {
     let s = d.json("/api/v1/status").await;
     assert_eq!(s["counters"]["ok"], 0, "{s:#}");
 }
+
+#[tokio::test]
+async fn history_enabled_false_turns_it_all_off() {
+    let dir = TempDir::new("history-off");
+    let d = Daemon::start(dir.path(), &["--set", "history.enabled=false"]);
+    d.wait_status(20, "a telegram", |s| {
+        s["counters"]["ok"].as_u64().unwrap() > 0
+    })
+    .await;
+    let s = d.json("/api/v1/status").await;
+    assert_eq!(s["history"]["state"], "off", "{s:#}");
+    let (status, body) = d.get("/api/v1/energy").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!dir.join("history.sqlite").exists(), "no file written");
+}
