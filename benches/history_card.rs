@@ -78,6 +78,7 @@ fn day(page_size: u32, hours: i64) -> (u64, u64) {
                     minutes,
                     energy: flush.then(|| agg.take()),
                     energy_through: if flush { through } else { None },
+                    export: None,
                 })
                 .unwrap();
             // A minute passes between two commits in the daemon: the kernel writes

@@ -25,6 +25,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod ecosystem;
+pub mod export;
 pub mod history;
 pub mod hub;
 pub mod identity;

@@ -38,6 +38,9 @@ pub struct HistoryConfig {
     pub minute_days: u32,
     /// How often readings are written to the card (one fsync'd commit each).
     pub commit_interval: Duration,
+    /// `[export]` is on: every reading is kept until the database has it
+    /// (within `export.max_backlog`), whatever `raw_days` says.
+    pub export: bool,
 }
 
 /// Longest retention, in days (a century).
@@ -79,6 +82,7 @@ impl RawHistory {
             raw_days: self.raw_days.min(MAX_DAYS),
             minute_days: self.minute_days.min(MAX_DAYS),
             commit_interval: commit_interval.min(Duration::from_secs(3600)),
+            export: false,
         }
     }
 }

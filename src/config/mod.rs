@@ -19,6 +19,7 @@ use std::path::PathBuf;
 mod check;
 mod device;
 mod ecosystem;
+mod export;
 mod history;
 mod layers;
 mod meter;
@@ -39,6 +40,7 @@ pub use ecosystem::{
     HomeWizardConfig, RawHomeWizard, RawShelly, RawTelegramServer, ShellyConfig,
     TelegramServerConfig,
 };
+pub use export::{ExportConfig, ExportFormat, RawExport};
 pub use history::{HistoryConfig, RawHistory};
 pub use layers::{Layers, merge, read_settings, write_atomic};
 pub use meter::{
@@ -110,6 +112,7 @@ pub struct RawConfig {
     pub homewizard: RawHomeWizard,
     pub shelly: RawShelly,
     pub raw: RawTelegramServer,
+    pub export: RawExport,
 }
 
 /// The checked configuration the daemon runs on.
@@ -127,6 +130,7 @@ pub struct Config {
     pub homewizard: HomeWizardConfig,
     pub shelly: ShellyConfig,
     pub raw: TelegramServerConfig,
+    pub export: ExportConfig,
     /// Where this configuration came from; the web settings page saves through it.
     pub layers: Layers,
 }
@@ -151,8 +155,19 @@ impl RawConfig {
             homewizard: self.homewizard.check(&mut c),
             shelly: self.shelly.check(&mut c),
             raw: self.raw.check(&mut c),
+            export: self.export.check(&mut c),
             layers: Layers::default(),
         };
+        let mut config = config;
+        if config.export.enabled && !config.history.enabled {
+            c.bad(
+                "export.enabled",
+                true,
+                "history.enabled = true as well: the export sends from the history, which keeps what the database has not acknowledged",
+            );
+        }
+        // The history keeps every reading until the database has it.
+        config.history.export = config.export.enabled;
         if c.problems.is_empty() {
             Ok(config)
         } else {

@@ -13,6 +13,8 @@ pub(super) const SECRETS: &[&str] = &[
     "mqtt.password",
     "web.password_hash",
     "network.ap_password",
+    "export.token",
+    "export.password",
 ];
 
 /// Longest value of each key, in bytes; every other text key gets [`DEFAULT_MAX`].
@@ -41,6 +43,11 @@ const MAX_LEN: &[(&str, usize)] = &[
     ("mqtt.client_key", 1024),
     ("leds.sysfs", 1024),
     ("update.base_url", 1024),
+    ("export.url", 2048),
+    ("export.ca_file", 1024),
+    ("export.token", 1024),
+    ("export.password", 256),
+    ("export.username", 256),
 ];
 const DEFAULT_MAX: usize = 256;
 

@@ -84,6 +84,12 @@ struct Inner {
     settled: tokio::sync::watch::Sender<bool>,
     /// Readings that came while no store was open.
     unrecorded: std::sync::atomic::AtomicU64,
+    /// Finished minutes taken from the recorder and not yet written (changed
+    /// only under the recorder's lock): the export waits for them.
+    in_flight: std::sync::atomic::AtomicBool,
+    /// The export's cursor, written with the next batch, and the first minute
+    /// whose raw readings it still needs.
+    export: Mutex<Option<(store::ExportCursor, i64)>>,
 }
 
 impl std::fmt::Debug for History {
@@ -119,6 +125,8 @@ impl History {
                 commit_interval: Mutex::new(Duration::from_secs(60)),
                 settled: tokio::sync::watch::Sender::new(false),
                 unrecorded: std::sync::atomic::AtomicU64::new(0),
+                in_flight: std::sync::atomic::AtomicBool::new(false),
+                export: Mutex::new(None),
             }),
         }
     }
@@ -206,6 +214,52 @@ impl History {
         .await
         .map_err(|_| query::QueryError::Unavailable)?
         .map_err(query::QueryError::Store)
+    }
+}
+
+/// What the export reads of the readings not in the store yet.
+#[derive(Debug, Default)]
+pub struct Unstored {
+    /// Readings after the time asked for, oldest first.
+    pub readings: Vec<codec::RawReading>,
+    /// The store holds every earlier minute: the first minute held here.
+    pub from_minute: Option<i64>,
+    /// The newest reading's time, stored or not.
+    pub newest: Option<i64>,
+    pub channels: Vec<store::Channel>,
+}
+
+impl History {
+    /// The readings after `after` (ms) that only the recorder holds, or `None`
+    /// while the writer has minutes in hand (neither here nor in the file: ask
+    /// again shortly) or while no store is open.
+    pub fn unstored_after(&self, after: i64) -> Option<Unstored> {
+        let rec = lock(&self.inner.recorder);
+        let rec = rec.as_ref()?;
+        if self
+            .inner
+            .in_flight
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return None;
+        }
+        Some(Unstored {
+            readings: rec.unstored_after(after),
+            from_minute: rec.oldest_unstored(),
+            newest: rec.newest(),
+            channels: rec.channels.all().to_vec(),
+        })
+    }
+
+    /// The export's cursor, stored with the next batch; `keep_from` (a minute
+    /// number) holds raw readings the database does not have yet.
+    pub fn set_export(&self, cursor: store::ExportCursor, keep_from: i64) {
+        *lock(&self.inner.export) = Some((cursor, keep_from));
+    }
+
+    /// Whether the writer has a store open.
+    pub fn recording(&self) -> bool {
+        lock(&self.inner.recorder).is_some()
     }
 }
 
@@ -355,7 +409,7 @@ pub async fn run(
     *lock(&history.inner.recorder) = Some(Recorder::new(
         MeterClock::new(history.inner.calendar.tz().clone()),
         Channels::from_store(channels),
-        config.raw_days > 0,
+        config.raw_days > 0 || config.export,
         floor,
     ));
     *lock(&history.inner.path) = Some(path.clone());
@@ -411,7 +465,8 @@ pub async fn run(
         }
         if last_thin.is_none_or(|t| t.elapsed() >= THIN_EVERY) {
             last_thin = Some(Instant::now());
-            writer = thin(writer, &config).await;
+            let hold = lock(&history.inner.export).as_ref().map(|(_, from)| *from);
+            writer = thin(writer, &config, hold).await;
         }
         refresh_status(&history, &writer);
     }
@@ -448,34 +503,45 @@ pub(crate) fn next_batch(
         minutes,
         energy: flush.then(|| aggregator.take()),
         energy_through: if flush { *fed_through } else { None },
+        export: None,
     }
 }
 
 /// Writes what is finished; on failure keeps running and resumes from the store.
 async fn commit(history: &History, mut w: Writer, final_: bool) -> Writer {
+    use std::sync::atomic::Ordering;
     let (minutes, channels) = {
         let mut rec = lock(&history.inner.recorder);
         let Some(r) = rec.as_mut() else { return w };
-        (r.take(), r.channels.take_unsaved())
+        let taken = (r.take(), r.channels.take_unsaved());
+        history.inner.in_flight.store(true, Ordering::Release);
+        taken
+    };
+    let written = || {
+        let _rec = lock(&history.inner.recorder);
+        history.inner.in_flight.store(false, Ordering::Release);
     };
     *lock(&history.inner.waiting_since) = None;
     if minutes.is_empty() && channels.is_empty() && !final_ {
+        written();
         return w;
     }
     let lost: u64 = minutes.iter().map(|m| u64::from(m.n)).sum();
-    let batch = next_batch(
+    let mut batch = next_batch(
         &mut w.aggregator,
         &mut w.fed_through,
         minutes,
         channels,
         final_,
     );
+    batch.export = lock(&history.inner.export).as_ref().map(|(c, _)| c.clone());
     let (result, batch) = blocking(&w.store, move |store| {
         let r = store.write(&batch);
         (r, batch)
     })
     .await
     .unwrap_or_else(|| (Err(StoreError::Stopped), Batch::default()));
+    written();
     match result {
         Ok(()) => {
             if let Some(lost) = w.failing.take() {
@@ -534,11 +600,15 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Deletes raw and minute rows past their retention, a day at a time.
-async fn thin(w: Writer, config: &HistoryConfig) -> Writer {
+/// Raw readings the export still needs (from minute `hold`) stay.
+async fn thin(w: Writer, config: &HistoryConfig, hold: Option<i64>) -> Writer {
     let Some(newest) = w.fed_through else {
         return w;
     };
-    let raw_before = newest - i64::from(config.raw_days) * 1440;
+    let mut raw_before = newest - i64::from(config.raw_days) * 1440;
+    if config.export {
+        raw_before = raw_before.min(hold.unwrap_or(i64::MIN));
+    }
     // Two days of minute rows stay whatever the setting: a restart counts the
     // energy of the minutes after the last flush from them.
     let minute_before = newest - i64::from(config.minute_days.max(MIN_MINUTE_DAYS)) * 1440;

@@ -289,6 +289,43 @@ impl Recorder {
         self.done.len()
     }
 
+    /// The readings after `after` (ms) that are not in the store yet (finished
+    /// minutes waiting for the writer, then the minute in progress), decoded from
+    /// the same blocks the store gets, so the export sends the same numbers from
+    /// here as from the file. Empty without raw blocks.
+    pub fn unstored_after(&self, after: i64) -> Vec<super::codec::RawReading> {
+        let mut out = Vec::new();
+        let blocks = self
+            .done
+            .iter()
+            .filter(|m| (m.minute + 1) * 60_000 > after)
+            .filter_map(|m| Some((m.minute, m.raw.clone()?)));
+        let current = self
+            .current
+            .as_ref()
+            .filter(|c| self.keep_raw && c.last > after && !c.block.is_empty())
+            .map(|c| (c.minute, c.block.encode(c.minute * 60_000)));
+        for (minute, block) in blocks.chain(current) {
+            if let Ok(readings) = super::codec::decode_block(minute * 60_000, &block) {
+                out.extend(readings.into_iter().filter(|r| r.t > after));
+            }
+        }
+        out
+    }
+
+    /// The newest reading's time (ms), if any was recorded or stored.
+    pub fn newest(&self) -> Option<i64> {
+        (self.last_t != i64::MIN).then_some(self.last_t)
+    }
+
+    /// The oldest minute not in the store yet, if any.
+    pub fn oldest_unstored(&self) -> Option<i64> {
+        self.done
+            .first()
+            .map(|m| m.minute)
+            .or(self.current.as_ref().map(|c| c.minute))
+    }
+
     /// Finished minutes, oldest first.
     pub fn take(&mut self) -> Vec<MinuteRow> {
         std::mem::take(&mut self.done)

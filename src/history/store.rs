@@ -55,6 +55,25 @@ pub struct Batch {
     /// The last minute the energy tiers now include (`None`: leave it as it is,
     /// for an import of what came before the stored data).
     pub energy_through: Option<i64>,
+    /// Where the export to a database stands, written with the readings (no
+    /// fsync of its own).
+    pub export: Option<ExportCursor>,
+}
+
+/// What a database has acknowledged of the readings (meter time, ms): everything
+/// up to `done`, and, while a backlog is sent, `[live_from, live]` besides.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportCursor {
+    /// The database, as `format url`: another database starts anew.
+    pub target: String,
+    pub done: i64,
+    pub live_from: Option<i64>,
+    pub live: i64,
+    /// The meter's id the readings are tagged with (kept for a backlog sent
+    /// before the meter's next telegram).
+    pub meter: Option<String>,
+    /// Readings dropped because the backlog grew past `export.max_backlog`.
+    pub dropped: u64,
 }
 
 /// A stored energy interval.
@@ -153,7 +172,9 @@ impl Store {
              CREATE TABLE IF NOT EXISTS energy(step INTEGER NOT NULL, start INTEGER NOT NULL,
                  energy BLOB NOT NULL, peak_w REAL, gap_ms INTEGER NOT NULL,
                  PRIMARY KEY(step, start)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS gap(start INTEGER PRIMARY KEY, end INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS gap(start INTEGER PRIMARY KEY, end INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS export_cursor(target TEXT PRIMARY KEY, done INTEGER NOT NULL,
+                 live_from INTEGER, live INTEGER NOT NULL, meter TEXT, dropped INTEGER NOT NULL);",
         )?;
         let schema: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key='schema'", [], |r| {
@@ -223,6 +244,13 @@ impl Store {
             tx.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES('energy_through', ?1)",
                 params![through],
+            )?;
+        }
+        if let Some(c) = &batch.export {
+            tx.execute(
+                "INSERT OR REPLACE INTO export_cursor(target, done, live_from, live, meter, dropped)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                params![c.target, c.done, c.live_from, c.live, c.meter, c.dropped as i64],
             )?;
         }
         tx.commit()?;
@@ -450,6 +478,35 @@ impl Reader {
         Ok(out)
     }
 
+    /// Raw readings with `after < t < before` (ms), oldest first, at most `limit`.
+    pub fn raw_after(
+        &self,
+        after: i64,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<RawReading>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT minute, block FROM raw WHERE minute >= ?1 AND minute <= ?2 ORDER BY minute",
+        )?;
+        let last = before.saturating_sub(1).div_euclid(60_000);
+        let mut rows = stmt.query(params![after.div_euclid(60_000), last])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (minute, block): (i64, Vec<u8>) = (r.get(0)?, r.get(1)?);
+            let readings = codec::decode_block(minute * 60_000, &block)?;
+            out.extend(
+                readings
+                    .into_iter()
+                    .filter(|x| x.t > after && x.t < before)
+                    .take(limit - out.len()),
+            );
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Minute rows of `[from, to)` (minute numbers).
     pub fn minutes(&self, from: i64, to: i64) -> Result<Vec<MinuteRow>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
@@ -515,6 +572,46 @@ impl Reader {
             .query_row("SELECT min(minute), max(minute) FROM minute", [], |r| {
                 Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
             })?)
+    }
+
+    /// Where the export to `target` stands, if it ever ran.
+    pub fn export_cursor(&self, target: &str) -> Result<Option<ExportCursor>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT done, live_from, live, meter, dropped FROM export_cursor WHERE target = ?1",
+                params![target],
+                |r| {
+                    Ok(ExportCursor {
+                        target: target.to_owned(),
+                        done: r.get(0)?,
+                        live_from: r.get(1)?,
+                        live: r.get(2)?,
+                        meter: r.get(3)?,
+                        dropped: r.get::<_, i64>(4)?.max(0) as u64,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// How many readings the minutes `[from, to)` (minute numbers) hold.
+    pub fn readings_in(&self, from: i64, to: i64) -> Result<u64, StoreError> {
+        let n: Option<i64> = self.conn.query_row(
+            "SELECT sum(n) FROM minute WHERE minute >= ?1 AND minute < ?2",
+            params![from, to],
+            |r| r.get(0),
+        )?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    /// The first minute after `after` (a minute number) that has raw readings.
+    pub fn next_raw_minute(&self, after: i64) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT min(minute) FROM raw WHERE minute > ?1",
+            params![after],
+            |r| r.get(0),
+        )?)
     }
 
     /// The oldest energy interval (the history's start).
