@@ -25,6 +25,7 @@ pub struct App {
     config: Config,
     hub: Hub,
     history: crate::history::History,
+    export: crate::export::Export,
     /// The meter's frames as they arrived (raw telegram server, HomeWizard).
     tap: source::tap::FrameTap,
     web_addr: watch::Sender<Option<SocketAddr>>,
@@ -41,6 +42,7 @@ impl App {
             config,
             hub,
             history,
+            export: crate::export::Export::default(),
             tap: source::tap::FrameTap::new(),
             web_addr: watch::channel(None).0,
             restart: Arc::new(AtomicBool::new(false)),
@@ -144,6 +146,7 @@ impl App {
             deps.settings_recovery = self.recovery.clone();
             deps.tasks = tracker.clone();
             deps.history = Some(self.history.clone());
+            deps.export = Some(self.export.clone());
             deps.tap = Some(self.tap.clone());
             crate::web::Web::new(deps)
         };
@@ -159,6 +162,7 @@ impl App {
         start_mdns(addr.port(), &changes, token, tasks);
         start_ecosystem(&self.hub, &self.tap, &changes, token, tasks);
         self.start_history(&changes, token, tasks);
+        self.start_export(&changes, token, tasks);
         self.start_reader(&changes, token, tasks);
         let commands = restart.commands(updater.clone(), tracker);
         start_mqtt(
@@ -218,6 +222,26 @@ impl App {
         let part = |c: &Config| (c.history.clone(), c.layers.settings.clone());
         let task = supervise("history", changes.clone(), part, start, token.clone());
         tasks.start("history", task);
+    }
+
+    /// The export to a time-series database, started anew when its settings change.
+    fn start_export(
+        &self,
+        changes: &watch::Receiver<Arc<Config>>,
+        token: &CancellationToken,
+        tasks: &mut Tasks,
+    ) {
+        let (history, hub, export) = (self.history.clone(), self.hub.clone(), self.export.clone());
+        let start = move |config: Arc<Config>, stop: CancellationToken| {
+            let (history, hub, export) = (history.clone(), hub.clone(), export.clone());
+            async move {
+                crate::export::run(config.export.clone(), history, hub, export, stop).await;
+                Ok(())
+            }
+        };
+        let part = |c: &Config| c.export.clone();
+        let task = supervise("export", changes.clone(), part, start, token.clone());
+        tasks.start("export", task);
     }
 
     /// The meter reader, started anew when a saved setting changes what it uses.

@@ -18,6 +18,7 @@
 mod conformance;
 mod daemon;
 mod ecosystem;
+mod export;
 mod history;
 mod mdns;
 mod mqtt;

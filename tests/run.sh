@@ -22,6 +22,10 @@ declare -A PACKAGES=(
   # network (tests/network/): a private D-Bus bus with python-dbusmock's
   # NetworkManager template on it (python3-dbusmock is checked below: no command)
   [dbus-daemon]=dbus-daemon
+  # export (tests/export/): the real databases the readings are pushed to, started
+  # by each test on a free 127.0.0.1 port with temporary storage (never as services)
+  [victoria-metrics]=victoria-metrics
+  [influxd]=influxdb
 )
 
 missing=()

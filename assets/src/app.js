@@ -219,6 +219,7 @@ function showStatus(s) {
   else setText('st-network', n.mode);
   const mq = s.mqtt_state;
   $('st-mqtt').replaceChildren(pill(mq, mq === 'connected' ? 'ok' : mq === 'disabled' ? '' : 'bad'), s.mqtt_reason ? ' ' + s.mqtt_reason : '');
+  showExport(s.export);
   const up = $('st-update');
   if (!s.update) up.replaceChildren(pill('updates off'), ' ', 'v' + s.version);
   else if (s.update.available) up.replaceChildren(el('a', { href: '#/firmware' }, pill('update available', 'bad')), ' v' + s.version + ' → v' + (s.update.recommended || s.update.latest));
@@ -241,6 +242,20 @@ function showStatus(s) {
   if (s.last_telegram_age_ms !== null && s.last_telegram_age_ms !== undefined) lastReadingAt = Date.now() - s.last_telegram_age_ms;
   firmwarePage.statusChanged(s);
   energyPage.statusChanged(s);
+}
+
+// The export to a time-series database: its state, what it sent, what waits.
+function showExport(e) {
+  const on = !!e && e.state !== 'off';
+  $('st-export-t').hidden = !on;
+  $('st-export').hidden = !on;
+  if (!on) return;
+  const kind = e.state === 'ok' ? 'ok' : e.state === 'failing' ? 'bad' : 'warn';
+  const parts = [e.sent + ' sent'];
+  if (e.backlog > 0) parts.push(e.backlog + ' waiting' + (e.backlog_oldest ? ', the oldest from ' + fmtDuration((Date.now() - e.backlog_oldest) / 1000) + ' ago' : ''));
+  if (e.dropped > 0) parts.push(e.dropped + ' dropped');
+  if (e.last_success) parts.push('last sent ' + fmtAge(Date.now() - e.last_success));
+  $('st-export').replaceChildren(pill(e.state, kind), ' ' + parts.join(' · '), e.message ? el('div', { class: 'o', text: e.message }) : '');
 }
 
 function tick() {

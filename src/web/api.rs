@@ -291,6 +291,9 @@ pub struct StatusView {
     pub settings_problem: Option<SettingsProblem>,
     /// The history store: `off`, `starting`, `ok`, `failing`, `unavailable`, and why.
     pub history: Option<crate::history::Status>,
+    /// The export to a time-series database: `off`, `starting`, `ok`, `failing`,
+    /// `waiting`; the backlog and the last success.
+    pub export: Option<crate::export::Status>,
 }
 
 /// A settings file set aside at start, as the dashboard shows it.
@@ -341,6 +344,7 @@ pub fn status_of(web: &Web) -> StatusView {
             recovery: r.clone(),
         }),
         history: web.history().map(|h| h.status()),
+        export: web.export().map(|e| e.status()),
     }
 }
 

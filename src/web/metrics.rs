@@ -386,6 +386,72 @@ fn daemon_state(x: &mut Exposition, web: &Web) {
         &[],
         web.sse_clients() as f64,
     );
+    if let Some(e) = web
+        .export()
+        .map(|e| e.status())
+        .filter(|e| e.state != "off")
+    {
+        export_state(x, &e);
+    }
+}
+
+/// The export to a time-series database (`[export]`), while it is on.
+fn export_state(x: &mut Exposition, e: &crate::export::Status) {
+    use Type::*;
+    x.add(
+        "p1ib_export_ok",
+        Gauge,
+        "1 while the database takes the readings.",
+        &[],
+        f64::from(u8::from(e.state == "ok")),
+    );
+    x.add(
+        "p1ib_export_backlog_readings",
+        Gauge,
+        "Readings the database does not have yet (they wait in the history).",
+        &[],
+        e.backlog as f64,
+    );
+    if let Some(oldest) = e.backlog_oldest {
+        let now = crate::time::unix_ms(std::time::SystemTime::now());
+        x.add(
+            "p1ib_export_backlog_age_seconds",
+            Gauge,
+            "Age of the oldest reading the database does not have yet.",
+            &[],
+            ((now - oldest).max(0) / 1000) as f64,
+        );
+    }
+    if let Some(t) = e.last_success {
+        x.add(
+            "p1ib_export_last_success_timestamp_seconds",
+            Gauge,
+            "When the database last accepted readings (Unix time).",
+            &[],
+            t as f64 / 1000.0,
+        );
+    }
+    x.add(
+        "p1ib_export_sent_readings_total",
+        Counter,
+        "Readings the database accepted since start.",
+        &[],
+        e.sent as f64,
+    );
+    x.add(
+        "p1ib_export_dropped_readings_total",
+        Counter,
+        "Readings dropped: older than export.max_backlog, or refused by the database as malformed.",
+        &[],
+        e.dropped as f64,
+    );
+    x.add(
+        "p1ib_export_failures_total",
+        Counter,
+        "Requests to the database that failed since start.",
+        &[],
+        e.failures as f64,
+    );
 }
 
 /// `GET /metrics`.

@@ -86,6 +86,8 @@ pub struct WebDeps {
     pub tasks: TaskTracker,
     /// The history behind the Energy view and `/api/v1/history|energy|export.csv`.
     pub history: Option<crate::history::History>,
+    /// The export to a time-series database, for the status and `/metrics`.
+    pub export: Option<crate::export::Export>,
     /// The meter's frames as they arrived (HomeWizard's `/api/v1/telegram`).
     pub tap: Option<crate::source::tap::FrameTap>,
 }
@@ -103,6 +105,7 @@ impl WebDeps {
             settings_recovery: None,
             tasks: TaskTracker::new(),
             history: None,
+            export: None,
             tap: None,
         }
     }
@@ -126,6 +129,7 @@ struct Inner {
     settings_recovery: Option<crate::config::SettingsRecovery>,
     tasks: TaskTracker,
     history: Option<crate::history::History>,
+    export: Option<crate::export::Export>,
     tap: Option<crate::source::tap::FrameTap>,
     /// The names the Host check lets through (see [`host`]).
     host_names: RwLock<Arc<Vec<String>>>,
@@ -156,6 +160,7 @@ impl Web {
                 settings_recovery: deps.settings_recovery,
                 tasks: deps.tasks,
                 history: deps.history,
+                export: deps.export,
                 tap: deps.tap,
                 host_names: RwLock::new(Arc::new(host_names)),
                 addresses: host::Addresses::default(),
@@ -175,6 +180,10 @@ impl Web {
 
     pub fn history(&self) -> Option<&crate::history::History> {
         self.inner.history.as_ref()
+    }
+
+    pub fn export(&self) -> Option<&crate::export::Export> {
+        self.inner.export.as_ref()
     }
 
     /// Whether the Pi is its own access point now (first setup on a phone).

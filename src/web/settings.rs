@@ -52,6 +52,7 @@ const LOG: &str = "Logging";
 const UPDATE: &str = "Firmware updates";
 const HISTORY: &str = "History";
 const ECOSYSTEM: &str = "Other programs";
+const EXPORT: &str = "Export to a database";
 
 /// Every setting the page offers, in the order shown.
 pub const FIELDS: &[Field] = &[
@@ -274,6 +275,104 @@ pub const FIELDS: &[Field] = &[
         label: "Write to the card every",
         kind: Kind::Suggest(&["60s", "5m", "15m"]),
         help: "One write to the SD card per interval; a power cut loses at most this much. Longer intervals wear the card less.",
+    },
+    Field {
+        key: "export.enabled",
+        group: EXPORT,
+        label: "Send readings to a time-series database",
+        kind: Kind::Bool,
+        help: "Every reading, at the meter's time, to VictoriaMetrics, InfluxDB, Prometheus or Mimir. What the database missed while it was away is sent when it is back (the history keeps it).",
+    },
+    Field {
+        key: "export.url",
+        group: EXPORT,
+        label: "Write URL",
+        kind: Kind::Suggest(&[
+            "http://192.168.1.10:8428/api/v1/write",
+            "http://192.168.1.10:8086/write?db=p1ib",
+            "http://192.168.1.10:8086/api/v2/write?org=home&bucket=p1ib",
+        ]),
+        help: "The database's write endpoint, whole: VictoriaMetrics or Prometheus remote write /api/v1/write, InfluxDB 1.x /write?db=NAME, InfluxDB 2/3 /api/v2/write?org=ORG&bucket=BUCKET.",
+    },
+    Field {
+        key: "export.format",
+        group: EXPORT,
+        label: "Format",
+        kind: Kind::Choice(&["influx", "remote_write"]),
+        help: "influx: InfluxDB line protocol (InfluxDB, VictoriaMetrics). remote_write: Prometheus remote write (VictoriaMetrics, Prometheus, Mimir, Thanos).",
+    },
+    Field {
+        key: "export.token",
+        group: EXPORT,
+        label: "Token",
+        kind: Kind::Secret,
+        help: "InfluxDB 2/3 API token (sent as Token), or a bearer token for remote write.",
+    },
+    Field {
+        key: "export.username",
+        group: EXPORT,
+        label: "User name",
+        kind: Kind::Text,
+        help: "HTTP basic authentication (InfluxDB 1.x, a proxy); empty = none.",
+    },
+    Field {
+        key: "export.password",
+        group: EXPORT,
+        label: "Password",
+        kind: Kind::Secret,
+        help: "",
+    },
+    Field {
+        key: "export.ca_file",
+        group: EXPORT,
+        label: "CA certificate file",
+        kind: Kind::Text,
+        help: "PEM file on the Pi trusted for an https URL besides the system's certificates.",
+    },
+    Field {
+        key: "export.site",
+        group: EXPORT,
+        label: "Site label",
+        kind: Kind::Text,
+        help: "Sent as the site tag/label with every reading, to tell installations apart; empty = none.",
+    },
+    Field {
+        key: "export.interval",
+        group: EXPORT,
+        label: "Send every",
+        kind: Kind::Suggest(&["10s", "1s", "60s"]),
+        help: "New readings are sent in one request per interval.",
+    },
+    Field {
+        key: "export.step",
+        group: EXPORT,
+        label: "One reading per",
+        kind: Kind::Suggest(&["0s", "10s", "60s"]),
+        help: "0s sends every reading; 10s sends the first of every 10 seconds, and so on.",
+    },
+    Field {
+        key: "export.max_backlog",
+        group: EXPORT,
+        label: "Keep unsent readings for",
+        kind: Kind::Suggest(&["30d", "7d", "90d"]),
+        help: "While the database is away, readings wait in the history up to this long; older ones are dropped (and counted).",
+    },
+    Field {
+        key: "export.backlog_rate",
+        group: EXPORT,
+        label: "Backlog readings per second",
+        kind: Kind::Integer {
+            min: 10,
+            max: 1_000_000,
+        },
+        help: "How fast what the database missed is sent once it is back; new readings go on besides.",
+    },
+    Field {
+        key: "export.timeout",
+        group: EXPORT,
+        label: "Request timeout",
+        kind: Kind::Suggest(&["10s", "30s"]),
+        help: "",
     },
     Field {
         key: "mdns.enabled",

@@ -26,6 +26,8 @@ try {
   check(/disconnected the broker refused the connection: not authorised/.test(await page.textContent('#st-mqtt')),
     'the status block shows the MQTT state and why it is down');
   check(/update available/.test(await page.textContent('#st-update')), 'the status block says an update is available');
+  await until(async () => /waiting.*the history is not recording/.test(await page.textContent('#st-export')),
+    'the status block shows the export and why it waits');
   check(await page.locator('#values tr[data-obis="1-0:1.8.0"]').count() === 1, 'the energy registers are listed');
   await page.screenshot({ path: join(OUT, 'dashboard.png'), fullPage: true });
 

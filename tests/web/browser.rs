@@ -69,6 +69,23 @@ async fn pages_work_in_headless_chromium() {
     deps.mqtt_reason = Some(std::sync::Arc::new(|| {
         Some("the broker refused the connection: not authorised".into())
     }));
+    // An export with no history to send from: it waits, and says why.
+    let export = p1ib::export::Export::default();
+    deps.export = Some(export.clone());
+    let export_config = p1ib::config::ExportConfig {
+        enabled: true,
+        url: "http://127.0.0.1:9/api/v1/write".into(),
+        ..p1ib::config::ExportConfig::default()
+    };
+    let export_stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(p1ib::export::run(
+        export_config,
+        p1ib::history::History::default(),
+        hub.clone(),
+        export,
+        export_stop.clone(),
+    ));
+    let _export_stop = export_stop.drop_guard();
     let web = Web::new(deps);
     hub.set_link(
         p1ib::hub::LinkState::Up,

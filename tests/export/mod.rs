@@ -1,0 +1,586 @@
+//! The export against real databases on loopback, started by each test with
+//! temporary storage: VictoriaMetrics (Debian's `victoria-metrics`) for remote
+//! write and line protocol, InfluxDB 1.x (Debian's `influxd`) for line protocol.
+//! A generated capture is replayed into the real daemon while the database is
+//! stopped for a stretch and the daemon is killed with SIGKILL; every reading
+//! must reach the database exactly once, at the capture's own time. A database
+//! that fails (refused connection, wrong credentials, HTTP 500) gives a clear
+//! status and a backlog that stays within `export.max_backlog`.
+
+use crate::history::{Daemon, Meter, TempDir, write_capture};
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Upper bound for anything a test waits for.
+const WAIT: Duration = Duration::from_secs(90);
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// Polls `f` until it gives `Some`, at most [`WAIT`].
+async fn until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut f: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A database server process, stopped gracefully (so it keeps what it acknowledged).
+struct Server {
+    child: Option<Child>,
+    args: Vec<String>,
+    program: &'static str,
+    port: u16,
+    health: &'static str,
+}
+
+impl Server {
+    async fn start(
+        program: &'static str,
+        args: Vec<String>,
+        port: u16,
+        health: &'static str,
+    ) -> Server {
+        let mut s = Server {
+            child: None,
+            args,
+            program,
+            port,
+            health,
+        };
+        s.up().await;
+        s
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    async fn up(&mut self) {
+        let child = Command::new(self.program)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{} (tests/run.sh installs it): {e}", self.program));
+        self.child = Some(child);
+        let url = self.url(self.health);
+        until(&format!("{} to answer", self.program), || {
+            let url = url.clone();
+            async move {
+                let r = client().get(url).send().await.ok()?;
+                r.status().is_success().then_some(())
+            }
+        })
+        .await;
+    }
+
+    fn down(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// VictoriaMetrics keeping one sample per series and millisecond, with no
+/// retention limit and queries that see the newest data at once.
+async fn victoria_metrics(dir: &Path) -> Server {
+    let port = free_port();
+    let args = vec![
+        format!("-storageDataPath={}", dir.display()),
+        format!("-httpListenAddr=127.0.0.1:{port}"),
+        "-dedup.minScrapeInterval=1ms".into(),
+        "-retentionPeriod=100y".into(),
+        "-search.latencyOffset=1ms".into(),
+        "-search.disableCache".into(),
+        "-loggerLevel=ERROR".into(),
+    ];
+    Server::start("victoria-metrics", args, port, "/health").await
+}
+
+/// The timestamps VictoriaMetrics holds of one metric, per series labels.
+async fn vm_samples(vm: &Server, metric: &str) -> BTreeMap<String, Vec<i64>> {
+    let c = client();
+    let _ = c.get(vm.url("/internal/force_flush")).send().await;
+    let body = c
+        .get(vm.url(&format!("/api/v1/export?match[]={metric}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for line in body.lines().filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let labels = v["metric"].to_string();
+        let ts = v["timestamps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_i64().unwrap());
+        out.entry(labels).or_insert_with(Vec::new).extend(ts);
+    }
+    for ts in out.values_mut() {
+        ts.sort_unstable();
+    }
+    out
+}
+
+/// `url` with `params` in its query, encoded.
+fn with_query(url: &str, params: &[(&str, &str)]) -> reqwest::Url {
+    reqwest::Url::parse_with_params(url, params).unwrap()
+}
+
+/// InfluxDB 1.x with its own directories and ports; `auth`: an admin `admin:secret`.
+async fn influxdb(dir: &Path, auth: bool) -> Server {
+    let (port, rpc) = (free_port(), free_port());
+    let d = dir.display();
+    let conf = format!(
+        "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+         [meta]\n  dir = \"{d}/meta\"\n\
+         [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+         [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  auth-enabled = {auth}\n\
+         [monitor]\n  store-enabled = false\n[continuous_queries]\n  enabled = false\n\
+         [logging]\n  level = \"error\"\n"
+    );
+    let path = dir.join("influxdb.conf");
+    std::fs::write(&path, conf).unwrap();
+    let args = vec!["run".into(), "-config".into(), path.display().to_string()];
+    let s = Server::start("influxd", args, port, "/ping").await;
+    // The first admin may be made without credentials, even with auth on.
+    let admin = "CREATE USER admin WITH PASSWORD 'secret' WITH ALL PRIVILEGES";
+    client()
+        .post(with_query(&s.url("/query"), &[("q", admin)]))
+        .send()
+        .await
+        .unwrap();
+    let r = client()
+        .post(with_query(
+            &s.url("/query"),
+            &[("q", "CREATE DATABASE p1ib")],
+        ))
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    s
+}
+
+/// The times of every `p1ib` point InfluxDB holds.
+async fn influx_times(db: &Server) -> Vec<i64> {
+    let body: serde_json::Value = client()
+        .get(with_query(
+            &db.url("/query"),
+            &[
+                ("db", "p1ib"),
+                ("epoch", "ms"),
+                ("q", "SELECT voltage_l1_v FROM p1ib"),
+            ],
+        ))
+        .basic_auth("admin", Some("secret"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out: Vec<i64> = body["results"][0]["series"][0]["values"]
+        .as_array()
+        .map(|rows| rows.iter().map(|r| r[0].as_i64().unwrap()).collect())
+        .unwrap_or_default();
+    out.sort_unstable();
+    out
+}
+
+/// A capture of `minutes` minutes of a meter sending every second, ending an
+/// hour ago (VictoriaMetrics takes nothing from the future); its times (ms).
+fn capture(dir: &TempDir, minutes: i64) -> (PathBuf, Vec<i64>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let end = (now / 60_000) * 60_000 - 3_600_000;
+    let start = end - minutes * 60_000;
+    let mut meter = Meter::new(1);
+    let bytes = meter.capture(start, end, None, None);
+    let times = meter.samples.iter().map(|s| s.0).collect();
+    (write_capture(dir, "capture.txt", &bytes), times)
+}
+
+/// A daemon replaying `capture` at 500 telegrams a second into the export.
+fn exporting(dir: &Path, capture: &Path, export: &[(&str, &str)]) -> Daemon {
+    let source = format!("file:{}", capture.display());
+    let mut args: Vec<String> = [
+        "--source",
+        &source,
+        "--set",
+        "meter.replay_speed=2ms",
+        "--set",
+        "history.commit_interval=1s",
+        "--set",
+        "export.enabled=true",
+        "--set",
+        "export.interval=1s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for (k, v) in export {
+        args.push("--set".into());
+        let section = if k.contains('.') { "" } else { "export." };
+        args.push(format!("{section}{k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Daemon::start(dir, &args)
+}
+
+fn export_status(s: &serde_json::Value) -> &serde_json::Value {
+    &s["export"]
+}
+
+fn replay_done(s: &serde_json::Value) -> bool {
+    s["link"]["detail"].as_str() == Some("replay finished")
+}
+
+/// Every reading once, at its own time.
+fn assert_once(what: &str, got: &[i64], want: &[i64]) {
+    let mut dup = got.to_vec();
+    dup.dedup();
+    assert_eq!(dup.len(), got.len(), "{what}: a reading is there twice");
+    let missing: Vec<&i64> = want
+        .iter()
+        .filter(|t| got.binary_search(t).is_err())
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: {} of {} readings missing, first {missing:?}",
+        want.len() - got.len(),
+        want.len()
+    );
+    assert_eq!(got, want, "{what}: readings that the capture does not have");
+}
+
+#[tokio::test]
+async fn victoria_metrics_gets_every_reading_once_across_an_outage_and_a_kill() {
+    let dir = TempDir::new("export-vm");
+    std::fs::create_dir_all(dir.join("vm")).unwrap();
+    let mut vm = victoria_metrics(&dir.join("vm")).await;
+    let (capture, times) = capture(&dir, 90);
+    let url = vm.url("/api/v1/write");
+    // A slow backlog, so that the kill comes in the middle of it.
+    let settings = [
+        ("format", "remote_write"),
+        ("url", url.as_str()),
+        ("site", "test site"),
+        ("backlog_rate", "200"),
+    ];
+    let daemon = exporting(dir.path(), &capture, &settings);
+    // Some readings go out, then the database goes away for a stretch.
+    daemon
+        .wait_status(30, "readings sent", |s| {
+            export_status(s)["sent"].as_u64() > Some(300)
+        })
+        .await;
+    vm.down();
+    let s = daemon
+        .wait_status(30, "the export failing", |s| {
+            export_status(s)["state"] == "failing"
+                && export_status(s)["backlog"].as_u64() > Some(600)
+        })
+        .await;
+    assert!(
+        export_status(&s)["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{s:#}"
+    );
+    vm.up().await;
+    // The backlog is going out: kill the daemon in the middle of it.
+    daemon
+        .wait_status(60, "the export back, a backlog to send", |s| {
+            export_status(s)["state"] == "ok" && export_status(s)["backlog"].as_u64() > Some(200)
+        })
+        .await;
+    drop(daemon);
+    // A new daemon replays the same file: what the history has is not recorded
+    // twice, and the export resumes from its cursor.
+    let daemon = exporting(dir.path(), &capture, &settings);
+    daemon
+        .wait_status(120, "the replay and the backlog done", |s| {
+            replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
+        })
+        .await;
+    let want = times.clone();
+    let got = until("every reading in VictoriaMetrics", || {
+        let vm = &vm;
+        let want = want.len();
+        async move {
+            let series = vm_samples(vm, "p1ib_voltage_l1_v").await;
+            let all: Vec<i64> = series.values().flatten().copied().collect();
+            (all.len() >= want).then_some(series)
+        }
+    })
+    .await;
+    assert_eq!(got.len(), 1, "one series: {:?}", got.keys());
+    let labels = got.keys().next().unwrap();
+    assert!(labels.contains("\"site\":\"test site\""), "{labels}");
+    assert!(labels.contains("\"meter\":"), "{labels}");
+    assert_once("VictoriaMetrics", got.values().next().unwrap(), &times);
+    // Energy went with it, in the unit its name says.
+    let names: serde_json::Value = client()
+        .get(vm.url("/api/v1/label/__name__/values"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names = names["data"].to_string();
+    assert!(names.contains("_wh\""), "{names}");
+    daemon.stop();
+}
+
+#[tokio::test]
+async fn influxdb_gets_every_reading_once_across_an_outage() {
+    let dir = TempDir::new("export-influx");
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    let mut db = influxdb(&dir.join("db"), true).await;
+    let (capture, times) = capture(&dir, 40);
+    let url = db.url("/write?db=p1ib");
+    // No raw readings kept for the history's own sake: the export keeps them.
+    let daemon = exporting(
+        dir.path(),
+        &capture,
+        &[
+            ("format", "influx"),
+            ("url", &url),
+            ("username", "admin"),
+            ("password", "secret"),
+            ("history.raw_days", "0"),
+        ],
+    );
+    daemon
+        .wait_status(30, "readings sent", |s| {
+            export_status(s)["sent"].as_u64() > Some(200)
+        })
+        .await;
+    db.down();
+    daemon
+        .wait_status(30, "the export failing", |s| {
+            export_status(s)["state"] == "failing"
+        })
+        .await;
+    db.up().await;
+    daemon
+        .wait_status(90, "the replay and the backlog done", |s| {
+            replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
+        })
+        .await;
+    let got = until("every reading in InfluxDB", || {
+        let db = &db;
+        let n = times.len();
+        async move {
+            let t = influx_times(db).await;
+            (t.len() >= n).then_some(t)
+        }
+    })
+    .await;
+    assert_once("InfluxDB", &got, &times);
+    let out = daemon.output().join("\n");
+    assert!(!out.contains("secret"), "a password in the log");
+    let status = daemon.get("/api/v1/status").await.1;
+    assert!(!status.contains("secret"), "{status}");
+    daemon.stop();
+}
+
+#[tokio::test]
+async fn victoria_metrics_takes_line_protocol() {
+    let dir = TempDir::new("export-vm-influx");
+    std::fs::create_dir_all(dir.join("vm")).unwrap();
+    let vm = victoria_metrics(&dir.join("vm")).await;
+    let (capture, times) = capture(&dir, 20);
+    let url = vm.url("/write");
+    let daemon = exporting(dir.path(), &capture, &[("format", "influx"), ("url", &url)]);
+    daemon
+        .wait_status(60, "the replay and the export done", |s| {
+            replay_done(s)
+                && export_status(s)["backlog"] == 0
+                && export_status(s)["sent"].as_u64() >= Some(times.len() as u64)
+        })
+        .await;
+    let got = until("every reading in VictoriaMetrics", || {
+        let vm = &vm;
+        let n = times.len();
+        async move {
+            let s = vm_samples(vm, "p1ib_voltage_l1_v").await;
+            let all: Vec<i64> = s.values().flatten().copied().collect();
+            (all.len() >= n).then_some(all)
+        }
+    })
+    .await;
+    assert_once("VictoriaMetrics (line protocol)", &got, &times);
+    daemon.stop();
+}
+
+/// An HTTP server that answers every request with 500.
+async fn failing_server() -> String {
+    use axum::http::StatusCode;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .fallback(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "disk on fire") });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/api/v1/write")
+}
+
+#[tokio::test]
+async fn a_failing_database_is_said_and_the_backlog_stays_within_its_bound() {
+    let dir = TempDir::new("export-fail");
+    // Three hours of readings for a database that answers 500, with an hour of backlog allowed.
+    let (capture, times) = capture(&dir, 180);
+    let url = failing_server().await;
+    let daemon = exporting(
+        dir.path(),
+        &capture,
+        &[
+            ("format", "remote_write"),
+            ("url", &url),
+            ("max_backlog", "1h"),
+        ],
+    );
+    let s = daemon
+        .wait_status(90, "the replay done, the oldest backlog dropped", |s| {
+            replay_done(s) && export_status(s)["dropped"].as_u64() > Some(0)
+        })
+        .await;
+    let e = export_status(&s);
+    assert_eq!(e["state"], "failing", "{s:#}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500: disk on fire"),
+        "{e:#}"
+    );
+    let backlog = e["backlog"].as_u64().unwrap();
+    assert!(
+        backlog <= 3600 + 120,
+        "a backlog of {backlog} readings past an hour"
+    );
+    assert!(
+        backlog + e["dropped"].as_u64().unwrap() <= times.len() as u64 + 120,
+        "{e:#}"
+    );
+    let (_, metrics) = daemon.get("/metrics").await;
+    assert!(metrics.contains("\np1ib_export_ok 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\np1ib_export_backlog_readings "),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("\np1ib_export_dropped_readings_total 0\n"),
+        "{metrics}"
+    );
+    let out = daemon.output().join("\n");
+    assert!(
+        out.contains("export.max_backlog"),
+        "no log line of the drop: {out}"
+    );
+    daemon.stop();
+}
+
+#[tokio::test]
+async fn a_refused_connection_and_wrong_credentials_are_said() {
+    let dir = TempDir::new("export-refused");
+    let closed = format!("http://127.0.0.1:{}/write", free_port());
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "--set",
+            "export.enabled=true",
+            "--set",
+            &format!("export.url={closed}"),
+            "--set",
+            "export.interval=1s",
+        ],
+    );
+    let s = daemon
+        .wait_status(30, "the export failing", |s| {
+            export_status(s)["state"] == "failing"
+        })
+        .await;
+    assert!(
+        export_status(&s)["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{s:#}"
+    );
+    assert_eq!(export_status(&s)["target"], closed.as_str());
+    daemon.stop();
+
+    std::fs::create_dir_all(dir.join("db")).unwrap();
+    let db = influxdb(&dir.join("db"), true).await;
+    let url = db.url("/write?db=p1ib");
+    let dir2 = TempDir::new("export-creds");
+    let daemon = Daemon::start(
+        dir2.path(),
+        &[
+            "--set",
+            "export.enabled=true",
+            "--set",
+            &format!("export.url={url}"),
+            "--set",
+            "export.interval=1s",
+            "--set",
+            "export.username=admin",
+            "--set",
+            "export.password=wrong-password",
+        ],
+    );
+    let s = daemon
+        .wait_status(30, "the export failing", |s| {
+            export_status(s)["state"] == "failing"
+        })
+        .await;
+    let message = export_status(&s)["message"].as_str().unwrap();
+    assert!(message.contains("HTTP 401"), "{s:#}");
+    assert!(!s.to_string().contains("wrong-password"));
+    assert!(!daemon.output().join("\n").contains("wrong-password"));
+    daemon.stop();
+}
