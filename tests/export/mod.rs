@@ -85,9 +85,18 @@ impl Server {
             .unwrap_or_else(|e| panic!("{} (tests/run.sh installs it): {e}", self.program));
         self.child = Some(child);
         let url = self.url(self.health);
+        let port = self.port;
+        let tls = self.health.is_empty();
         until(&format!("{} to answer", self.program), || {
             let url = url.clone();
             async move {
+                if tls {
+                    // Listening is enough: the test's own client does not trust its CA.
+                    return tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .ok()
+                        .map(|_| ());
+                }
                 let r = client().get(url).send().await.ok()?;
                 r.status().is_success().then_some(())
             }
@@ -582,5 +591,282 @@ async fn a_refused_connection_and_wrong_credentials_are_said() {
     assert!(message.contains("HTTP 401"), "{s:#}");
     assert!(!s.to_string().contains("wrong-password"));
     assert!(!daemon.output().join("\n").contains("wrong-password"));
+    daemon.stop();
+}
+
+/// Every query of docs/grafana-p1ib.json finds the series a simulated Swedish
+/// meter pushes (the dashboard's variables set to "All").
+#[tokio::test]
+async fn the_grafana_dashboard_queries_find_the_pushed_series() {
+    let dir = TempDir::new("export-grafana");
+    std::fs::create_dir_all(dir.join("vm")).unwrap();
+    let vm = victoria_metrics(&dir.join("vm")).await;
+    let url = vm.url("/api/v1/write");
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "--source",
+            "simulate:se",
+            "--set",
+            "meter.replay_speed=200ms",
+            "--set",
+            "export.enabled=true",
+            "--set",
+            &format!("export.url={url}"),
+            "--set",
+            "export.format=remote_write",
+            "--set",
+            "export.interval=1s",
+            "--set",
+            "export.site=grafana",
+        ],
+    );
+    daemon
+        .wait_status(60, "readings sent", |s| {
+            export_status(s)["sent"].as_u64() >= Some(5)
+        })
+        .await;
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/grafana-p1ib.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut exprs: Vec<String> = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            exprs.push(
+                t["expr"]
+                    .as_str()
+                    .unwrap()
+                    .replace("$site", ".*")
+                    .replace("$device", ".*"),
+            );
+        }
+    }
+    for v in dashboard["templating"]["list"].as_array().unwrap() {
+        if let Some(q) = v["definition"].as_str() {
+            // label_values(METRIC{...}, LABEL): the metric must exist.
+            let metric = q
+                .trim_start_matches("label_values(")
+                .split([',', '{'])
+                .next()
+                .unwrap();
+            exprs.push(metric.to_owned());
+        }
+    }
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let _ = client().get(vm.url("/internal/force_flush")).send().await;
+    for expr in exprs {
+        // A subquery's hourly steps are whole hours: ask as if an hour had passed.
+        let at = if expr.contains(":1h]") {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            (now + 3600).to_string()
+        } else {
+            String::new()
+        };
+        until(&format!("a result of {expr}"), || {
+            let mut params = vec![("query", expr.as_str())];
+            if !at.is_empty() {
+                params.push(("time", at.as_str()));
+            }
+            let url = with_query(&vm.url("/api/v1/query"), &params);
+            async move {
+                let r: serde_json::Value =
+                    client().get(url).send().await.ok()?.json().await.ok()?;
+                let result = r["data"]["result"].as_array()?;
+                (!result.is_empty()).then_some(())
+            }
+        })
+        .await;
+    }
+    daemon.stop();
+}
+
+/// An https database: trusted through `export.ca_file`, refused without it.
+#[tokio::test]
+async fn https_with_a_ca_file() {
+    let dir = TempDir::new("export-tls");
+    std::fs::create_dir_all(dir.join("vm")).unwrap();
+    let tls = crate::mqtt::support::make_certificates(dir.path(), false);
+    let port = free_port();
+    let args = vec![
+        format!("-storageDataPath={}", dir.join("vm").display()),
+        format!("-httpListenAddr=127.0.0.1:{port}"),
+        "-tls".into(),
+        format!("-tlsCertFile={}", dir.join("server.pem").display()),
+        format!("-tlsKeyFile={}", dir.join("server.key").display()),
+        "-loggerLevel=ERROR".into(),
+    ];
+    let _vm = Server::start("victoria-metrics", args, port, "").await;
+    let url = format!("https://127.0.0.1:{port}/api/v1/write");
+    let start = |dir: &Path, ca: Option<&Path>| {
+        let mut args = vec![
+            "--set".to_owned(),
+            "export.enabled=true".into(),
+            "--set".into(),
+            format!("export.url={url}"),
+            "--set".into(),
+            "export.format=remote_write".into(),
+            "--set".into(),
+            "export.interval=1s".into(),
+        ];
+        if let Some(ca) = ca {
+            args.push("--set".into());
+            args.push(format!("export.ca_file={}", ca.display()));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Daemon::start(dir, &args)
+    };
+    let trusted = TempDir::new("export-tls-ca");
+    let daemon = start(trusted.path(), Some(&tls.ca));
+    daemon
+        .wait_status(30, "readings sent over https", |s| {
+            export_status(s)["sent"].as_u64() > Some(0) && export_status(s)["state"] == "ok"
+        })
+        .await;
+    daemon.stop();
+    let untrusted = TempDir::new("export-tls-no-ca");
+    let daemon = start(untrusted.path(), None);
+    let s = daemon
+        .wait_status(30, "the export failing", |s| {
+            export_status(s)["state"] == "failing"
+        })
+        .await;
+    let message = export_status(&s)["message"]
+        .as_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(message.contains("certificate"), "{message}");
+    daemon.stop();
+}
+
+/// What a database is sent: headers, query and body, as a recording server sees them.
+#[derive(Clone, Debug, Default)]
+struct Request {
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+async fn recording_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<Request>) {
+    use axum::extract::RawQuery;
+    use axum::http::HeaderMap;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(
+        move |RawQuery(q): RawQuery, headers: HeaderMap, body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let headers = headers
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_owned()))
+                    .collect();
+                let _ = tx.send(Request {
+                    query: q.unwrap_or_default(),
+                    headers,
+                    body: body.to_vec(),
+                });
+                axum::http::StatusCode::NO_CONTENT
+            }
+        },
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), rx)
+}
+
+fn header<'a>(r: &'a Request, name: &str) -> &'a str {
+    r.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn influxdb_2_tokens_and_remote_write_bearers_are_sent_as_their_apis_say() {
+    let (base, mut rx) = recording_server().await;
+    let dir = TempDir::new("export-v2");
+    let url = format!("{base}/api/v2/write?org=home&bucket=p1ib");
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "--set",
+            "export.enabled=true",
+            "--set",
+            &format!("export.url={url}"),
+            "--set",
+            "export.interval=1s",
+            "--set",
+            "export.token=s3cr3t-token",
+        ],
+    );
+    let r = tokio::time::timeout(WAIT, rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(header(&r, "authorization"), "Token s3cr3t-token");
+    assert_eq!(header(&r, "content-encoding"), "gzip");
+    assert_eq!(r.query, "org=home&bucket=p1ib&precision=ms");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(r.body.as_slice()),
+        &mut text,
+    )
+    .unwrap();
+    let line = text.lines().next().unwrap();
+    assert!(line.starts_with("p1ib,device="), "{line}");
+    let (_, time) = line.rsplit_once(' ').unwrap();
+    assert_eq!(time.len(), 13, "milliseconds: {line}");
+    let status = daemon.get("/api/v1/status").await.1;
+    assert!(!status.contains("s3cr3t"), "{status}");
+    let config = daemon.get("/api/v1/config").await.1;
+    assert!(!config.contains("s3cr3t"), "{config}");
+    assert!(!daemon.output().join("\n").contains("s3cr3t"));
+    daemon.stop();
+
+    let dir = TempDir::new("export-bearer");
+    let url = format!("{base}/api/v1/write");
+    let daemon = Daemon::start(
+        dir.path(),
+        &[
+            "--set",
+            "export.enabled=true",
+            "--set",
+            &format!("export.url={url}"),
+            "--set",
+            "export.format=remote_write",
+            "--set",
+            "export.interval=1s",
+            "--set",
+            "export.token=b34rer",
+        ],
+    );
+    let r = loop {
+        let r = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if header(&r, "content-encoding") == "snappy" {
+            break r;
+        }
+    };
+    assert_eq!(header(&r, "authorization"), "Bearer b34rer");
+    assert_eq!(header(&r, "content-type"), "application/x-protobuf");
+    assert_eq!(header(&r, "x-prometheus-remote-write-version"), "0.1.0");
+    let plain = snap::raw::Decoder::new().decompress_vec(&r.body).unwrap();
+    let request: p1ib::export::wire::WriteRequest =
+        prost::Message::decode(plain.as_slice()).unwrap();
+    assert!(
+        request
+            .timeseries
+            .iter()
+            .any(|s| s.labels[0].value == "p1ib_voltage_l1_v")
+    );
     daemon.stop();
 }

@@ -6,7 +6,7 @@
 //! misbehaves.
 
 mod session;
-mod support;
+pub(crate) mod support;
 
 use p1ib::config::RawMqtt;
 use p1ib::mqtt::MqttState;
