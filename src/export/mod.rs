@@ -34,6 +34,9 @@ use wire::{Names, Tags};
 /// Readings in one request at most.
 pub const CHUNK: usize = 5000;
 
+/// How often the log repeats that the database still fails (with the backlog).
+const STILL_FAILING_EVERY: Duration = Duration::from_secs(600);
+
 /// Longest wait between tries while the database fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -357,6 +360,8 @@ struct Run {
     busy: bool,
     backoff: Duration,
     failing: bool,
+    /// When the log last said the database is still failing.
+    said_failing: Option<Instant>,
 }
 
 /// What one request did.
@@ -420,6 +425,7 @@ pub async fn run(
         busy: false,
         backoff: Duration::from_secs(1),
         failing: false,
+        said_failing: None,
     };
     info!(target = %shown(&run.config.url), format = run.config.format.as_str(), "export: sending readings");
     run.export.set(|s| s.state = "ok");
@@ -651,7 +657,12 @@ impl Run {
             Ok(()) => {
                 if self.failing {
                     self.failing = false;
-                    info!("export: the database takes readings again");
+                    let status = self.export.status();
+                    info!(
+                        backlog = status.backlog,
+                        failures = status.failures,
+                        "export: the database takes readings again; the backlog follows"
+                    );
                 }
                 self.backoff = Duration::from_secs(1);
                 let n = readings.len() as u64;
@@ -679,7 +690,15 @@ impl Run {
             Err(e) => {
                 if !self.failing {
                     self.failing = true;
+                    self.said_failing = Some(Instant::now());
                     warn!(error = %e, "export: sending failed; the readings wait in the history and are sent when the database takes them");
+                } else if self
+                    .said_failing
+                    .is_none_or(|t| t.elapsed() >= STILL_FAILING_EVERY)
+                {
+                    self.said_failing = Some(Instant::now());
+                    let backlog = self.export.status().backlog;
+                    warn!(error = %e, backlog, "export: still failing; readings wait in the history");
                 }
                 let message = e.to_string();
                 self.export.set(|s| {
