@@ -35,7 +35,10 @@ fn free_port() -> u16 {
 fn build_history(path: &Path) -> u64 {
     let cal = Calendar::system();
     let mut store = Store::open(path, cal.clone()).unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let start = (now / 60) * 60 - (HOURS + 1) * 3600;
     let mut meter = SimMeter::new(Simulation::Se, start, 7);
     meter.set_interval(Duration::from_secs(1));
@@ -45,6 +48,15 @@ fn build_history(path: &Path) -> u64 {
         true,
         i64::MIN,
     );
+    let mut write = |rec: &mut Recorder| {
+        store
+            .write(&Batch {
+                channels: rec.channels.take_unsaved(),
+                minutes: rec.take(),
+                ..Batch::default()
+            })
+            .unwrap()
+    };
     let mut n = 0;
     for i in 0..HOURS * 3600 {
         let t = meter.next_telegram();
@@ -53,23 +65,11 @@ fn build_history(path: &Path) -> u64 {
         rec.record(&r, p1ib::time::unix_ms(received));
         n += 1;
         if rec.pending() >= 60 {
-            store
-                .write(&Batch {
-                    channels: rec.channels.take_unsaved(),
-                    minutes: rec.take(),
-                    ..Batch::default()
-                })
-                .unwrap();
+            write(&mut rec);
         }
     }
     rec.seal();
-    store
-        .write(&Batch {
-            channels: rec.channels.take_unsaved(),
-            minutes: rec.take(),
-            ..Batch::default()
-        })
-        .unwrap();
+    write(&mut rec);
     n
 }
 
@@ -107,7 +107,12 @@ fn victoria_metrics(dir: &Path) -> (Killed, u16) {
 /// utime + stime of a process, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
     let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
     ticks / 100.0
 }
@@ -131,7 +136,9 @@ fn get(addr: &str, path: &str) -> String {
     write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").map(|x| x.1.to_owned()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|x| x.1.to_owned())
+        .unwrap_or_default()
 }
 
 /// One run: the daemon sends the day to a new VictoriaMetrics.
@@ -147,7 +154,13 @@ fn run(work: &Path, history: &Path, readings: u64, format: &str, rate: u32) {
         "/api/v1/write"
     };
     let mut child = Command::new(env!("CARGO_BIN_EXE_p1ib"))
-        .args(["--demo", "--listen", "127.0.0.1:0", "--source", "simulate:se"])
+        .args([
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--source",
+            "simulate:se",
+        ])
         .arg("--settings")
         .arg(dir.join("settings.toml"))
         .args(["--set", "export.enabled=true", "--set"])

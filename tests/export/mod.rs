@@ -172,6 +172,16 @@ fn with_query(url: &str, params: &[(&str, &str)]) -> reqwest::Url {
     reqwest::Url::parse_with_params(url, params).unwrap()
 }
 
+/// The voltage samples' times per series, once at least `n` are there.
+async fn vm_voltages(vm: &Server, n: usize) -> BTreeMap<String, Vec<i64>> {
+    until("every reading in VictoriaMetrics", || async move {
+        let series = vm_samples(vm, "p1ib_voltage_l1_v").await;
+        let count: usize = series.values().map(Vec::len).sum();
+        (count >= n).then_some(series)
+    })
+    .await
+}
+
 /// InfluxDB 1.x with its own directories and ports; `auth`: an admin `admin:secret`.
 async fn influxdb(dir: &Path, auth: bool) -> Server {
     let (port, rpc) = (free_port(), free_port());
@@ -354,17 +364,7 @@ async fn victoria_metrics_gets_every_reading_once_across_an_outage_and_a_kill() 
             replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
         })
         .await;
-    let want = times.clone();
-    let got = until("every reading in VictoriaMetrics", || {
-        let vm = &vm;
-        let want = want.len();
-        async move {
-            let series = vm_samples(vm, "p1ib_voltage_l1_v").await;
-            let all: Vec<i64> = series.values().flatten().copied().collect();
-            (all.len() >= want).then_some(series)
-        }
-    })
-    .await;
+    let got = vm_voltages(&vm, times.len()).await;
     assert_eq!(got.len(), 1, "one series: {:?}", got.keys());
     let labels = got.keys().next().unwrap();
     assert!(labels.contains("\"site\":\"test site\""), "{labels}");
@@ -452,17 +452,9 @@ async fn victoria_metrics_takes_line_protocol() {
                 && export_status(s)["sent"].as_u64() >= Some(times.len() as u64)
         })
         .await;
-    let got = until("every reading in VictoriaMetrics", || {
-        let vm = &vm;
-        let n = times.len();
-        async move {
-            let s = vm_samples(vm, "p1ib_voltage_l1_v").await;
-            let all: Vec<i64> = s.values().flatten().copied().collect();
-            (all.len() >= n).then_some(all)
-        }
-    })
-    .await;
-    assert_once("VictoriaMetrics (line protocol)", &got, &times);
+    let got = vm_voltages(&vm, times.len()).await;
+    let all: Vec<i64> = got.into_values().flatten().collect();
+    assert_once("VictoriaMetrics (line protocol)", &all, &times);
     daemon.stop();
 }
 
