@@ -24,6 +24,7 @@ mod layers;
 mod meter;
 mod mqtt;
 mod network;
+mod prices;
 mod recover;
 mod shape;
 mod text;
@@ -46,6 +47,7 @@ pub use meter::{
 };
 pub use mqtt::{MqttConfig, RawMqtt};
 pub use network::{NetworkConfig, RawNetwork};
+pub use prices::{Formula, PricesConfig, Provider, RawPrices, Window};
 pub use recover::SettingsRecovery;
 pub use web::{RawWeb, WebConfig};
 
@@ -110,6 +112,7 @@ pub struct RawConfig {
     pub homewizard: RawHomeWizard,
     pub shelly: RawShelly,
     pub raw: RawTelegramServer,
+    pub prices: RawPrices,
 }
 
 /// The checked configuration the daemon runs on.
@@ -127,6 +130,7 @@ pub struct Config {
     pub homewizard: HomeWizardConfig,
     pub shelly: ShellyConfig,
     pub raw: TelegramServerConfig,
+    pub prices: PricesConfig,
     /// Where this configuration came from; the web settings page saves through it.
     pub layers: Layers,
 }
@@ -151,6 +155,7 @@ impl RawConfig {
             homewizard: self.homewizard.check(&mut c),
             shelly: self.shelly.check(&mut c),
             raw: self.raw.check(&mut c),
+            prices: self.prices.check(&mut c),
             layers: Layers::default(),
         };
         if c.problems.is_empty() {

@@ -13,6 +13,7 @@ pub(super) const SECRETS: &[&str] = &[
     "mqtt.password",
     "web.password_hash",
     "network.ap_password",
+    "prices.token",
 ];
 
 /// Longest value of each key, in bytes; every other text key gets [`DEFAULT_MAX`].
@@ -41,6 +42,7 @@ const MAX_LEN: &[(&str, usize)] = &[
     ("mqtt.client_key", 1024),
     ("leds.sysfs", 1024),
     ("update.base_url", 1024),
+    ("prices.base_url", 1024),
 ];
 const DEFAULT_MAX: usize = 256;
 
