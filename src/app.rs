@@ -30,6 +30,7 @@ pub struct App {
     web_addr: watch::Sender<Option<SocketAddr>>,
     restart: Arc<AtomicBool>,
     recovery: Option<crate::config::SettingsRecovery>,
+    prices: crate::prices::Prices,
 }
 
 impl App {
@@ -45,6 +46,7 @@ impl App {
             web_addr: watch::channel(None).0,
             restart: Arc::new(AtomicBool::new(false)),
             recovery: None,
+            prices: crate::prices::Prices::default(),
         }
     }
 
@@ -145,6 +147,7 @@ impl App {
             deps.tasks = tracker.clone();
             deps.history = Some(self.history.clone());
             deps.tap = Some(self.tap.clone());
+            deps.prices = Some(self.prices.clone());
             crate::web::Web::new(deps)
         };
         let changes = web.config_changes();
@@ -160,6 +163,7 @@ impl App {
         start_ecosystem(&self.hub, &self.tap, &changes, token, tasks);
         self.start_history(&changes, token, tasks);
         self.start_reader(&changes, token, tasks);
+        self.start_prices(&changes, token, tasks);
         let commands = restart.commands(updater.clone(), tracker);
         start_mqtt(
             &self.hub,
@@ -218,6 +222,31 @@ impl App {
         let part = |c: &Config| (c.history.clone(), c.layers.settings.clone());
         let task = supervise("history", changes.clone(), part, start, token.clone());
         tasks.start("history", task);
+    }
+
+    /// Spot prices, fetched anew when their settings change; idle while off.
+    fn start_prices(
+        &self,
+        changes: &watch::Receiver<Arc<Config>>,
+        token: &CancellationToken,
+        tasks: &mut Tasks,
+    ) {
+        let (prices, history) = (self.prices.clone(), self.history.clone());
+        let start = move |config: Arc<Config>, stop: CancellationToken| {
+            let (prices, history) = (prices.clone(), history.clone());
+            async move {
+                // The cache is a table in the history file, once that is open.
+                history.settled(Duration::from_secs(10)).await;
+                let schedule = crate::prices::fetch::Schedule::default();
+                let cache = history.path();
+                crate::prices::fetch::run(prices, config.prices.clone(), cache, schedule, stop)
+                    .await;
+                Ok(())
+            }
+        };
+        let part = |c: &Config| (c.prices.clone(), c.history.clone());
+        let task = supervise("prices", changes.clone(), part, start, token.clone());
+        tasks.start("prices", task);
     }
 
     /// The meter reader, started anew when a saved setting changes what it uses.

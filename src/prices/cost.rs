@@ -5,7 +5,8 @@
 
 use super::{Slot, find, formula};
 use crate::config::Formula;
-use crate::history::store::{Channel, EnergyRow};
+use crate::history::query::EnergyResponse;
+use crate::history::store::{Channel, EnergyRow, Reader, Step, StoreError};
 use jiff::tz::TimeZone;
 use serde::Serialize;
 
@@ -76,6 +77,31 @@ pub fn costs(
         });
     }
     out
+}
+
+/// Puts the cost of each row of an `/api/v1/energy` answer, and of its total,
+/// into it: the quarters of the rows' span are read from the store.
+pub fn annotate(
+    answer: &mut EnergyResponse,
+    r: &Reader,
+    slots: &[Slot],
+    f: &Formula,
+    tz: &TimeZone,
+    currency: &str,
+) -> Result<(), StoreError> {
+    let intervals: Vec<(i64, i64)> = answer.rows.iter().map(|v| (v.start_ms, v.end_ms)).collect();
+    let quarters = match (intervals.first(), intervals.last()) {
+        (Some(first), Some(last)) => r.energy(Step::Quarter, first.0, last.1)?,
+        _ => Vec::new(),
+    };
+    let channels = r.channels()?;
+    let costs = costs(&intervals, &quarters, &channels, slots, f, tz);
+    answer.total.cost = Some(total(&costs));
+    for (row, cost) in answer.rows.iter_mut().zip(costs) {
+        row.cost = Some(cost);
+    }
+    answer.currency = Some(currency.to_owned());
+    Ok(())
 }
 
 /// The sum of costs; `None` when one of them is.

@@ -31,6 +31,7 @@ pub mod history;
 mod host;
 pub mod metrics;
 pub mod password;
+pub mod prices;
 pub mod server;
 pub mod settings;
 pub mod sse;
@@ -88,6 +89,8 @@ pub struct WebDeps {
     pub history: Option<crate::history::History>,
     /// The meter's frames as they arrived (HomeWizard's `/api/v1/telegram`).
     pub tap: Option<crate::source::tap::FrameTap>,
+    /// Spot prices behind `/api/v1/prices` and the cost in `/api/v1/energy`.
+    pub prices: Option<crate::prices::Prices>,
 }
 
 impl WebDeps {
@@ -104,6 +107,7 @@ impl WebDeps {
             tasks: TaskTracker::new(),
             history: None,
             tap: None,
+            prices: None,
         }
     }
 }
@@ -127,6 +131,7 @@ struct Inner {
     tasks: TaskTracker,
     history: Option<crate::history::History>,
     tap: Option<crate::source::tap::FrameTap>,
+    prices: Option<crate::prices::Prices>,
     /// The names the Host check lets through (see [`host`]).
     host_names: RwLock<Arc<Vec<String>>>,
     addresses: host::Addresses,
@@ -157,6 +162,7 @@ impl Web {
                 tasks: deps.tasks,
                 history: deps.history,
                 tap: deps.tap,
+                prices: deps.prices,
                 host_names: RwLock::new(Arc::new(host_names)),
                 addresses: host::Addresses::default(),
                 auth,
@@ -175,6 +181,10 @@ impl Web {
 
     pub fn history(&self) -> Option<&crate::history::History> {
         self.inner.history.as_ref()
+    }
+
+    pub fn prices(&self) -> Option<&crate::prices::Prices> {
+        self.inner.prices.as_ref()
     }
 
     /// Whether the Pi is its own access point now (first setup on a phone).
@@ -356,6 +366,7 @@ pub fn router(web: Web) -> Router {
         .route("/shelly", get(ecosystem::shelly_info))
         .route("/rpc", post(ecosystem::shelly_post))
         .route("/rpc/{method}", get(ecosystem::shelly_get))
+        .route("/api/v1/prices", get(prices::prices))
         .merge(admin)
         .merge(session)
         .merge(public)
