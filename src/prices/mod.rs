@@ -75,7 +75,7 @@ pub struct Prices {
 struct Inner {
     calendar: Calendar,
     state: Mutex<State>,
-    /// Bumped whenever the days known change (MQTT publishes the price anew).
+    /// Bumped whenever the days known or the status change (MQTT publishes anew).
     changed: watch::Sender<u64>,
 }
 
@@ -121,8 +121,17 @@ impl Prices {
         self.lock().status.clone()
     }
 
+    /// Changes the status (subscribers hear of it).
     pub fn set_status(&self, f: impl FnOnce(&mut Status)) {
-        f(&mut self.lock().status);
+        let changed = {
+            let mut s = self.lock();
+            let before = s.status.clone();
+            f(&mut s.status);
+            s.status != before
+        };
+        if changed {
+            self.inner.changed.send_modify(|n| *n += 1);
+        }
     }
 
     /// Forgets every day (the provider or area changed) and sets the conversion.
