@@ -31,6 +31,8 @@ pub struct App {
     restart: Arc<AtomicBool>,
     recovery: Option<crate::config::SettingsRecovery>,
     prices: crate::prices::Prices,
+    /// The price and cost sensors' values, for MQTT.
+    price_sensors: watch::Sender<crate::prices::sensors::Sensors>,
 }
 
 impl App {
@@ -47,6 +49,7 @@ impl App {
             restart: Arc::new(AtomicBool::new(false)),
             recovery: None,
             prices: crate::prices::Prices::default(),
+            price_sensors: watch::Sender::new(Default::default()),
         }
     }
 
@@ -168,6 +171,7 @@ impl App {
         start_mqtt(
             &self.hub,
             &mqtt_status,
+            self.price_sensors.subscribe(),
             updater,
             commands,
             &changes,
@@ -232,15 +236,24 @@ impl App {
         tasks: &mut Tasks,
     ) {
         let (prices, history) = (self.prices.clone(), self.history.clone());
+        let sensors = self.price_sensors.clone();
         let start = move |config: Arc<Config>, stop: CancellationToken| {
-            let (prices, history) = (prices.clone(), history.clone());
+            let (prices, history, sensors) = (prices.clone(), history.clone(), sensors.clone());
             async move {
                 // The cache is a table in the history file, once that is open.
                 history.settled(Duration::from_secs(10)).await;
                 let schedule = crate::prices::fetch::Schedule::default();
                 let cache = history.path();
-                crate::prices::fetch::run(prices, config.prices.clone(), cache, schedule, stop)
-                    .await;
+                let c = config.prices.clone();
+                let fetch = crate::prices::fetch::run(
+                    prices.clone(),
+                    c.clone(),
+                    cache,
+                    schedule,
+                    stop.clone(),
+                );
+                let values = crate::prices::sensors::run(prices, history, c, sensors, stop);
+                tokio::join!(fetch, values);
                 Ok(())
             }
         };
@@ -395,9 +408,11 @@ fn start_ecosystem(
 }
 
 /// MQTT, started anew when a saved setting changes what it uses; idle while off.
+#[allow(clippy::too_many_arguments)] // what MQTT reads, each from its own owner
 fn start_mqtt(
     hub: &Hub,
     status: &crate::mqtt::StatusWatch,
+    prices: watch::Receiver<crate::prices::sensors::Sensors>,
     updater: Option<crate::update::Updater>,
     commands: tokio::sync::mpsc::UnboundedSender<crate::mqtt::Command>,
     changes: &watch::Receiver<Arc<Config>>,
@@ -409,6 +424,7 @@ fn start_mqtt(
         let mut deps = crate::mqtt::Deps::from_config(&config, hub.clone(), status.clone());
         deps.update = updater.as_ref().map(|u| u.subscribe());
         deps.commands = Some(commands.clone());
+        deps.prices = Some(prices.clone());
         async move {
             if !config.mqtt.enabled {
                 stop.cancelled().await; // idle until enabled in the settings

@@ -6,6 +6,7 @@
 //! - [`cost`]: energy rows and prices to cost per interval (pure).
 //! - [`cache`]: the prices kept in the history file, written a few times a day.
 //! - [`fetch`]: the task that asks the provider for today and tomorrow, with backoff.
+//! - [`sensors`]: the price now and the cost so far, for MQTT.
 //!
 //! [`Prices`] is the shared handle: the days known, in memory (bounded), and the
 //! fetcher's status. Readers (web, MQTT) take short locks and never wait on I/O.
@@ -15,6 +16,7 @@ pub mod cost;
 pub mod fetch;
 pub mod formula;
 pub mod parse;
+pub mod sensors;
 
 use crate::history::clock::{Calendar, Span};
 use serde::Serialize;
