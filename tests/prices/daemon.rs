@@ -93,6 +93,17 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
         );
     }
     assert!(prices["now"]["price"].is_number(), "{prices:#}");
+    for bad in ["2026-13-01", "yesterday", "2026-1-1", "2026-11-28T00:00"] {
+        let (status, body) = d.get(&format!("/api/v1/prices?day={bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            v["message"].as_str().unwrap().contains("YYYY-MM-DD"),
+            "{body}"
+        );
+    }
+    let other = d.json("/api/v1/prices?day=2020-01-01").await;
+    assert_eq!(other["slots"].as_array().unwrap().len(), 0, "{other:#}");
 
     // Cost per hour: each quarter's energy at its price, summed.
     let from_iso = cal.iso(from);
