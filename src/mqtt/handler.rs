@@ -43,7 +43,7 @@ pub struct Handler {
     out: Vec<Message>,
     enc: Encoder,
     counts: Counts,
-    /// The price and cost sensors' values, and the currency their configs went out with.
+    /// The price and cost sensors' values, and what their configs went out with.
     pub prices: Option<watch::Receiver<crate::prices::sensors::Sensors>>,
     prices_announced: Option<String>,
 }
@@ -229,17 +229,18 @@ impl Handler {
     }
 
     /// The price and cost sensors' states, with their configs the first time
-    /// (and when the currency changed).
+    /// (and when the currency or the day changed).
     fn push_prices(&mut self) {
         let Some(rx) = self.prices.as_mut() else {
             return;
         };
         let sensors = rx.borrow_and_update().clone();
-        let configs = self.prices_announced.as_ref() != Some(&sensors.currency);
+        let key = super::prices::config_key(&sensors);
+        let configs = self.prices_announced.as_ref() != Some(&key);
         let model = self.publisher.model();
         super::prices::messages(&self.s, &sensors, model.as_deref(), configs, &mut self.out);
         if sensors.on {
-            self.prices_announced = Some(sensors.currency);
+            self.prices_announced = Some(key);
         }
     }
 

@@ -22,6 +22,9 @@ pub struct Sensors {
     pub price_next_hour: Option<f64>,
     pub cost_today: Option<f64>,
     pub cost_month: Option<f64>,
+    /// When today and this month began (ISO 8601 local): the costs' `last_reset`.
+    pub day_start: String,
+    pub month_start: String,
 }
 
 /// How often the cost is computed anew (the history commits once a minute).
@@ -93,5 +96,7 @@ async fn compute(prices: &Prices, history: &History, config: &PricesConfig) -> S
         price_next_hour: price(cal.next(Span::Hour, now)),
         cost_today,
         cost_month,
+        day_start: cal.iso(today),
+        month_start: cal.iso(month),
     }
 }

@@ -36,6 +36,8 @@ async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
         price_next_hour: Some(2.5),
         cost_today: Some(12.75),
         cost_month: None,
+        day_start: "2026-11-28T00:00:00+01:00".into(),
+        month_start: "2026-11-01T00:00:00+01:00".into(),
     });
     let token = CancellationToken::new();
     let deps = Deps {
@@ -68,6 +70,16 @@ async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
         assert_eq!(c["state_class"], "total", "{c}");
         assert_eq!(c["unit_of_measurement"], "SEK", "{c}");
         assert_eq!(c["device"]["identifiers"][0], "p1ib_a1b2c3d4e5f6");
+        let reset = if key == "cost_today" {
+            "2026-11-28"
+        } else {
+            "2026-11-01"
+        };
+        assert_eq!(
+            c["last_reset_value_template"],
+            format!("{{{{ '{reset}T00:00:00+01:00' }}}}"),
+            "{c}"
+        );
     }
     w.wait_topic(&config_topic("price_next_hour"), None).await;
     w.wait_state("price", "1.2345").await;
@@ -81,6 +93,28 @@ async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
     w.wait_state("cost_today", "13").await;
     assert!(w.values(&config_topic("cost_today")).is_empty());
 
+    // A new day: the configs again, with the new start, before the new day's state.
+    w.forget();
+    tx.send_modify(|s| {
+        s.day_start = "2026-11-29T00:00:00+01:00".into();
+        s.cost_today = Some(0.0);
+    });
+    let m = w.wait_topic(&config_topic("cost_today"), None).await;
+    let c: Value = serde_json::from_str(&m.payload).unwrap();
+    assert_eq!(
+        c["last_reset_value_template"],
+        "{{ '2026-11-29T00:00:00+01:00' }}"
+    );
+    w.wait_state("cost_today", "0").await;
+    let order: Vec<&str> = w.seen.iter().map(|m| m.topic.as_str()).collect();
+    let config_at = order
+        .iter()
+        .position(|t| t.ends_with("p1ib_cost_today/config"));
+    let state_at = order
+        .iter()
+        .position(|t| t.ends_with("p1ib_cost_today/state"));
+    assert!(config_at < state_at, "{order:?}");
+
     // Home Assistant restarted: the configs again.
     w.client
         .publish("homeassistant/status", QoS::AtLeastOnce, false, "online")
@@ -91,7 +125,7 @@ async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
     let mut late = Watcher::connect(broker.port).await;
     let m = late.wait_topic(&config_topic("cost_today"), None).await;
     assert!(m.retain);
-    late.wait_state("cost_today", "13").await;
+    late.wait_state("cost_today", "0").await;
     token.cancel();
     task.await.unwrap().unwrap();
 }
