@@ -178,8 +178,17 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
         "/api/v1/config",
         "/api/v1/energy?step=1d",
     ] {
-        let (_, body) = d.get(path).await;
+        let (status, body) = d.get(path).await;
         assert!(!body.contains(TOKEN), "{path}: {body}");
+        assert_eq!(status, 200, "{path}: {body}");
+        if path == "/api/v1/config" {
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                v["secrets"]["prices.token"], true,
+                "only whether it is set: {v:#}"
+            );
+            assert!(v["values"]["prices.token"].is_null());
+        }
     }
     d.stop_and_check_log(TOKEN);
 }
