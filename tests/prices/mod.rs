@@ -41,6 +41,8 @@ pub enum Mode {
     Hang,
     /// 404, as elprisetjustnu for a day not published.
     NotFound,
+    /// 404 for the day whose path holds this `MM-DD`, as before 13:00 for tomorrow.
+    NotYet(&'static str),
 }
 
 struct ServerState {
@@ -91,7 +93,7 @@ impl PriceServer {
 /// What the mode says for this request; `None`: serve.
 async fn fault(s: &ServerState, uri: String) -> Option<Response> {
     s.hits.fetch_add(1, Ordering::SeqCst);
-    s.uris.lock().unwrap().push(uri);
+    s.uris.lock().unwrap().push(uri.clone());
     let mode = *s.mode.lock().unwrap();
     match mode {
         Mode::Serve => None,
@@ -109,6 +111,10 @@ async fn fault(s: &ServerState, uri: String) -> Option<Response> {
             None
         }
         Mode::NotFound => Some((StatusCode::NOT_FOUND, "Not found").into_response()),
+        Mode::NotYet(day) if uri.contains(day) => {
+            Some((StatusCode::NOT_FOUND, "Not found").into_response())
+        }
+        Mode::NotYet(_) => None,
     }
 }
 
@@ -315,6 +321,15 @@ async fn fetch_until(
     cache: Option<std::path::PathBuf>,
     done: impl Fn(&Prices) -> bool,
 ) -> Prices {
+    fetch_with(server, cache, fast(), done).await
+}
+
+async fn fetch_with(
+    server: &PriceServer,
+    cache: Option<std::path::PathBuf>,
+    schedule: Schedule,
+    done: impl Fn(&Prices) -> bool,
+) -> Prices {
     let prices = Prices::new(cal());
     let c = config(RawPrices {
         provider: "elprisetjustnu".into(),
@@ -323,7 +338,7 @@ async fn fetch_until(
         ..RawPrices::default()
     });
     let stop = CancellationToken::new();
-    let task = tokio::spawn(fetch::run(prices.clone(), c, cache, fast(), stop.clone()));
+    let task = tokio::spawn(fetch::run(prices.clone(), c, cache, schedule, stop.clone()));
     let mut changes = prices.subscribe();
     let waited = tokio::time::timeout(Duration::from_secs(10), async {
         while !done(&prices) {
@@ -394,4 +409,47 @@ async fn fetched_days_are_kept_in_the_history_file() {
     let p = fetch_until(&down, Some(file), |p| p.has_day(today())).await;
     assert_eq!(down.hits(), 0);
     assert!((p.at(today()).unwrap().spot - price_at(today())).abs() < 1e-6);
+}
+
+#[tokio::test]
+async fn tomorrow_is_asked_for_after_publication_and_waited_for_until_it_is_there() {
+    let tomorrow = cal().next(Span::Day, today());
+    let md = &cal().iso(tomorrow)[5..10]; // MM-DD
+    let md: &'static str = Box::leak(md.to_owned().into_boxed_str());
+    // Published "at midnight": tomorrow is wanted at once, and not there yet.
+    let after = Schedule {
+        publish_hour: 0,
+        ..fast()
+    };
+    let server = PriceServer::start(Mode::NotYet(md), 15).await;
+    let p = fetch_with(&server, None, after.clone(), |p| {
+        p.has_day(today()) && p.status().state == "waiting"
+    })
+    .await;
+    assert!(p.status().detail.contains("tomorrow"), "{:?}", p.status());
+    assert_eq!(p.status().failures, 0);
+    assert!(
+        server.uris().iter().any(|u| u.contains(md)),
+        "{:?}",
+        server.uris()
+    );
+    // Once it is published it is fetched.
+    let server = PriceServer::start(Mode::Serve, 15).await;
+    let p = fetch_with(&server, None, after, |p| p.has_day(tomorrow)).await;
+    assert_eq!(
+        p.day(tomorrow).unwrap().slots.len() as i64,
+        (cal().next(Span::Day, tomorrow) - tomorrow) / 900_000
+    );
+    // Before publication tomorrow is not asked for.
+    let server = PriceServer::start(Mode::Serve, 15).await;
+    let yesterday = cal().start_of(Span::Day, today() - 1);
+    fetch_until(&server, None, |p| {
+        p.has_day(today()) && p.has_day(yesterday)
+    })
+    .await;
+    assert!(
+        !server.uris().iter().any(|u| u.contains(md)),
+        "{:?}",
+        server.uris()
+    );
 }
