@@ -272,6 +272,24 @@ impl RawPrices {
             (true, Provider::Hvakosterstrommen) => "NOK".into(),
             (true, _) => "EUR".into(),
         };
+        let allowed = match provider {
+            Provider::Elprisetjustnu => Some("SEK"),
+            Provider::Hvakosterstrommen => Some("NOK"),
+            _ => None,
+        };
+        if let Some(own) = allowed
+            && currency != own
+            && currency != "EUR"
+        {
+            c.bad(
+                "prices.currency",
+                &self.currency,
+                format!(
+                    "{own} or EUR ({} gives prices in those), or \"\"",
+                    provider.name()
+                ),
+            );
+        }
         let mut amount = |key: &str, v: f64, negative: bool| -> f64 {
             if !v.is_finite() || v.abs() > 1000.0 || (!negative && v < 0.0) {
                 let range = if negative {
@@ -445,6 +463,29 @@ mod tests {
         })
         .unwrap();
         assert_eq!(p.eic, "10Y1001A1001A46L");
+    }
+
+    #[test]
+    fn the_currency_is_one_the_provider_gives() {
+        let e = check(RawPrices {
+            provider: "elprisetjustnu".into(),
+            area: "SE3".into(),
+            currency: "NOK".into(),
+            ..RawPrices::default()
+        })
+        .unwrap_err();
+        assert!(
+            e[0].contains("prices.currency") && e[0].contains("SEK or EUR"),
+            "{e:?}"
+        );
+        let p = check(RawPrices {
+            provider: "hvakosterstrommen".into(),
+            area: "NO1".into(),
+            currency: "eur".into(),
+            ..RawPrices::default()
+        })
+        .unwrap();
+        assert_eq!(p.currency, "EUR");
     }
 
     #[test]
