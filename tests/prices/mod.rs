@@ -453,3 +453,22 @@ async fn tomorrow_is_asked_for_after_publication_and_waited_for_until_it_is_ther
         server.uris()
     );
 }
+
+#[tokio::test]
+async fn a_failed_entsoe_request_never_shows_its_token() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // Nothing listens on port 9: connection refused, an error that names its request.
+    let c = config(RawPrices {
+        provider: "entsoe".into(),
+        area: "SE3".into(),
+        base_url: "http://127.0.0.1:9/api".into(),
+        token: Secret::new("tok-LEAK-CHECK-42"),
+        ..RawPrices::default()
+    });
+    let fetcher = Fetcher::new(c, Duration::from_secs(5)).unwrap();
+    let (a, b) = day("2026-11-27");
+    let e = fetcher.day(&Prices::new(cal()), a, b).await.unwrap_err();
+    let text = format!("{e} {e:?}");
+    assert!(!text.contains("tok-LEAK"), "{text}");
+    assert!(text.contains("request failed"), "{text}");
+}
