@@ -31,6 +31,9 @@ pub struct App {
     web_addr: watch::Sender<Option<SocketAddr>>,
     restart: Arc<AtomicBool>,
     recovery: Option<crate::config::SettingsRecovery>,
+    prices: crate::prices::Prices,
+    /// The price and cost sensors' values, for MQTT.
+    price_sensors: watch::Sender<crate::prices::sensors::Sensors>,
 }
 
 impl App {
@@ -47,6 +50,8 @@ impl App {
             web_addr: watch::channel(None).0,
             restart: Arc::new(AtomicBool::new(false)),
             recovery: None,
+            prices: crate::prices::Prices::default(),
+            price_sensors: watch::Sender::new(Default::default()),
         }
     }
 
@@ -148,6 +153,7 @@ impl App {
             deps.history = Some(self.history.clone());
             deps.export = Some(self.export.clone());
             deps.tap = Some(self.tap.clone());
+            deps.prices = Some(self.prices.clone());
             crate::web::Web::new(deps)
         };
         let changes = web.config_changes();
@@ -164,10 +170,12 @@ impl App {
         self.start_history(&changes, token, tasks);
         self.start_export(&changes, token, tasks);
         self.start_reader(&changes, token, tasks);
+        self.start_prices(&changes, token, tasks);
         let commands = restart.commands(updater.clone(), tracker);
         start_mqtt(
             &self.hub,
             &mqtt_status,
+            self.price_sensors.subscribe(),
             updater,
             commands,
             &changes,
@@ -242,6 +250,40 @@ impl App {
         let part = |c: &Config| c.export.clone();
         let task = supervise("export", changes.clone(), part, start, token.clone());
         tasks.start("export", task);
+    }
+
+    /// Spot prices, fetched anew when their settings change; idle while off.
+    fn start_prices(
+        &self,
+        changes: &watch::Receiver<Arc<Config>>,
+        token: &CancellationToken,
+        tasks: &mut Tasks,
+    ) {
+        let (prices, history) = (self.prices.clone(), self.history.clone());
+        let sensors = self.price_sensors.clone();
+        let start = move |config: Arc<Config>, stop: CancellationToken| {
+            let (prices, history, sensors) = (prices.clone(), history.clone(), sensors.clone());
+            async move {
+                // The cache is a table in the history file, once that is open.
+                history.settled(Duration::from_secs(10)).await;
+                let schedule = crate::prices::fetch::Schedule::default();
+                let cache = history.path();
+                let c = config.prices.clone();
+                let fetch = crate::prices::fetch::run(
+                    prices.clone(),
+                    c.clone(),
+                    cache,
+                    schedule,
+                    stop.clone(),
+                );
+                let values = crate::prices::sensors::run(prices, history, c, sensors, stop);
+                tokio::join!(fetch, values);
+                Ok(())
+            }
+        };
+        let part = |c: &Config| (c.prices.clone(), c.history.clone());
+        let task = supervise("prices", changes.clone(), part, start, token.clone());
+        tasks.start("prices", task);
     }
 
     /// The meter reader, started anew when a saved setting changes what it uses.
@@ -390,9 +432,11 @@ fn start_ecosystem(
 }
 
 /// MQTT, started anew when a saved setting changes what it uses; idle while off.
+#[allow(clippy::too_many_arguments)] // what MQTT reads, each from its own owner
 fn start_mqtt(
     hub: &Hub,
     status: &crate::mqtt::StatusWatch,
+    prices: watch::Receiver<crate::prices::sensors::Sensors>,
     updater: Option<crate::update::Updater>,
     commands: tokio::sync::mpsc::UnboundedSender<crate::mqtt::Command>,
     changes: &watch::Receiver<Arc<Config>>,
@@ -404,6 +448,7 @@ fn start_mqtt(
         let mut deps = crate::mqtt::Deps::from_config(&config, hub.clone(), status.clone());
         deps.update = updater.as_ref().map(|u| u.subscribe());
         deps.commands = Some(commands.clone());
+        deps.prices = Some(prices.clone());
         async move {
             if !config.mqtt.enabled {
                 stop.cancelled().await; // idle until enabled in the settings

@@ -13,6 +13,7 @@
 //! - [`mdns`]: the announcement inside a private network namespace (root).
 //! - [`history`]: the SQLite history against the real binary: energy, gaps, DST, faults.
 //! - [`ecosystem`]: HomeWizard, Shelly and the raw server against the real Python clients.
+//! - [`prices`]: spot prices from a local price server in each provider's format, cost in the daemon.
 //! - [`support`]: what several areas share (the headless-browser runner).
 
 mod conformance;
@@ -23,6 +24,7 @@ mod history;
 mod mdns;
 mod mqtt;
 mod network;
+mod prices;
 mod properties;
 mod support;
 mod update;

@@ -299,3 +299,28 @@ async function start() {
 }
 
 document.addEventListener('DOMContentLoaded', start);
+
+// ------------------------------------------------------------------ prices
+// The price card: the price now and the next hours from /api/v1/prices, once a
+// minute; hidden while no prices are set up.
+const priceCard = (function () {
+  const time = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  async function load() {
+    const p = await fetch('/api/v1/prices', { cache: 'no-store' }).then((r) => (r.ok ? r.json() : null)).catch(() => null);
+    const on = !!p && (p.provider !== 'none' || (p.now && p.now.price !== null));
+    $('price-card').hidden = !on;
+    if (!on) return;
+    const unit = ' ' + p.currency + '/kWh';
+    setText('price-source', p.provider === 'none' ? 'fixed price' : p.provider + ' ' + p.area);
+    setText('price-now', p.now && p.now.price !== null ? fmtNum(p.now.price, 3) + unit : 'no price yet');
+    setText('price-spot', p.now && p.now.spot !== null && p.now.spot !== undefined ? 'spot ' + fmtNum(p.now.spot, 3) : '');
+    const rows = (p.next || []).slice(0, 12).map((s) => el('tr', {}, el('td', { text: time(s.start_ms) + '–' + time(s.end_ms) }),
+      el('td', { class: 'v', text: s.price === null ? '–' : fmtNum(s.price, 3) + unit })));
+    $('price-next').replaceChildren(el('tbody', {}, ...rows));
+    const st = p.status || {};
+    setText('price-status', st.state && st.state !== 'ok' && st.state !== 'off' ? st.state + (st.detail ? ': ' + st.detail : '') : '');
+  }
+  function start() { load(); setInterval(load, 60e3); }
+  return { start, load };
+})();
+document.addEventListener('DOMContentLoaded', () => priceCard.start());

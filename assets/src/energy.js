@@ -111,7 +111,7 @@ const energyPage = (function () {
   function fold(starts, rows) {
     const n = starts.length;
     const col = () => new Array(n).fill(null);
-    const out = { imp: col(), exp: col(), net: col(), gap: new Array(n).fill(0) };
+    const out = { imp: col(), exp: col(), net: col(), gap: new Array(n).fill(0), cost: col(), costMissing: new Array(n).fill(false) };
     const add = (a, i, v) => { if (v !== null && v !== undefined) a[i] = (a[i] || 0) + v; };
     for (const r of rows || []) {
       let i = n - 1;
@@ -121,6 +121,7 @@ const energyPage = (function () {
       add(out.exp, i, r.export_kwh);
       add(out.net, i, r.net_kwh);
       out.gap[i] += r.gap_ms || 0;
+      if (r.cost === null) out.costMissing[i] = true; else add(out.cost, i, r.cost);
     }
     return out;
   }
@@ -255,6 +256,9 @@ const energyPage = (function () {
     setText('energy-net', (t.net_kwh < 0 ? '−' : '') + kwh(t.net_kwh));
     $('energy-gas-box').classList.toggle('hidden', t.gas_m3 === null || t.gas_m3 === undefined);
     setText('energy-gas', t.gas_m3 === null || t.gas_m3 === undefined ? '–' : fmtNum(t.gas_m3, 2) + ' m³');
+    const currency = s.answer.currency;
+    $('energy-cost-box').classList.toggle('hidden', !currency);
+    if (currency) setText('energy-cost', t.cost === null || t.cost === undefined ? 'unknown (no prices for all of it)' : fmtNum(t.cost, 2) + ' ' + currency);
     const ago = $('energy-ago');
     if (s.prev) {
       const p = s.prevAnswer.total;
@@ -286,13 +290,15 @@ const energyPage = (function () {
     const labels = slotLabels(s.period, s.starts);
     const head = el('tr', {}, el('th', { text: s.period === 'day' ? 'Hour' : s.period === 'year' ? 'Month' : 'Day' }),
       el('th', { text: 'Import' }), el('th', { text: 'Export' }), el('th', { text: 'Net' }),
-      s.prev ? el('th', { text: 'Net a year before' }) : null);
+      s.prev ? el('th', { text: 'Net a year before' }) : null,
+      s.answer.currency ? el('th', { text: 'Cost (' + s.answer.currency + ')' }) : null);
     const rows = s.starts.map((t, i) => el('tr', { class: s.cur.gap[i] > 0 ? 'estimated' : null, 'data-start': new Date(t).toISOString(),
       title: s.cur.gap[i] > 0 ? fmtSpan(s.cur.gap[i]) + ' without readings: energy spread over the gap' : null },
       el('td', { text: labels[i] + (s.cur.gap[i] > 0 ? ' ≈' : '') }),
       el('td', { class: 'v', text: kwh(s.cur.imp[i]) }), el('td', { class: 'v', text: kwh(s.cur.exp[i]) }),
       el('td', { class: 'v', text: s.cur.net[i] === null ? '–' : (s.cur.net[i] < 0 ? '−' : '') + kwh(s.cur.net[i]) }),
-      s.prev ? el('td', { class: 'v', text: s.prev.net[i] === null ? '–' : (s.prev.net[i] < 0 ? '−' : '') + kwh(s.prev.net[i]) }) : null));
+      s.prev ? el('td', { class: 'v', text: s.prev.net[i] === null ? '–' : (s.prev.net[i] < 0 ? '−' : '') + kwh(s.prev.net[i]) }) : null,
+      s.answer.currency ? el('td', { class: 'v cost', text: s.cur.costMissing[i] || s.cur.cost[i] === null ? 'no price' : fmtNum(s.cur.cost[i], 2) }) : null));
     $('energy-table').replaceChildren(el('thead', {}, head), el('tbody', {}, ...rows));
   }
 

@@ -25,6 +25,7 @@ mod layers;
 mod meter;
 mod mqtt;
 mod network;
+mod prices;
 mod recover;
 mod shape;
 mod text;
@@ -48,6 +49,7 @@ pub use meter::{
 };
 pub use mqtt::{MqttConfig, RawMqtt};
 pub use network::{NetworkConfig, RawNetwork};
+pub use prices::{Formula, PricesConfig, Provider, RawPrices, Window};
 pub use recover::SettingsRecovery;
 pub use web::{RawWeb, WebConfig};
 
@@ -113,6 +115,7 @@ pub struct RawConfig {
     pub shelly: RawShelly,
     pub raw: RawTelegramServer,
     pub export: RawExport,
+    pub prices: RawPrices,
 }
 
 /// The checked configuration the daemon runs on.
@@ -131,6 +134,7 @@ pub struct Config {
     pub shelly: ShellyConfig,
     pub raw: TelegramServerConfig,
     pub export: ExportConfig,
+    pub prices: PricesConfig,
     /// Where this configuration came from; the web settings page saves through it.
     pub layers: Layers,
 }
@@ -156,6 +160,7 @@ impl RawConfig {
             shelly: self.shelly.check(&mut c),
             raw: self.raw.check(&mut c),
             export: self.export.check(&mut c),
+            prices: self.prices.check(&mut c),
             layers: Layers::default(),
         };
         let mut config = config;

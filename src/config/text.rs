@@ -15,6 +15,7 @@ pub(super) const SECRETS: &[&str] = &[
     "network.ap_password",
     "export.token",
     "export.password",
+    "prices.token",
 ];
 
 /// Longest value of each key, in bytes; every other text key gets [`DEFAULT_MAX`].
@@ -48,6 +49,7 @@ const MAX_LEN: &[(&str, usize)] = &[
     ("export.token", 1024),
     ("export.password", 256),
     ("export.username", 256),
+    ("prices.base_url", 1024),
 ];
 const DEFAULT_MAX: usize = 256;
 

@@ -224,6 +224,9 @@ pub struct EnergyView {
     /// register difference across the gap, spread over it.
     pub gap_ms: i64,
     pub estimated: bool,
+    /// What the interval cost (`cost`, `export_income`), where prices are set up.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::prices::cost::Cost>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -255,6 +258,9 @@ pub struct EnergyResponse {
     /// Stretches with no readings in the range (the 500 longest), and how many there are.
     pub gaps: Vec<GapView>,
     pub gap_count: usize,
+    /// The currency of the rows' `cost`, where prices are set up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 #[derive(Serialize, Debug, Clone, Default, PartialEq)]
@@ -263,6 +269,9 @@ pub struct Totals {
     pub export_kwh: f64,
     pub net_kwh: f64,
     pub gas_m3: Option<f64>,
+    /// The rows' cost summed; `null` where one of them has none.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::prices::cost::Cost>,
 }
 
 /// Most raw readings one answer holds (3 hours at ten a second).
@@ -396,6 +405,7 @@ pub fn energy(r: &Reader, cal: &Calendar, range: Range) -> Result<EnergyResponse
         history_starts: r.first_energy()?.map(|t| cal.iso(t)),
         gaps,
         gap_count,
+        currency: None,
     })
 }
 
@@ -482,6 +492,7 @@ fn view(cal: &Calendar, start: i64, end: i64, row: &EnergyRow, channels: &[Chann
         peak_w: row.interval.peak_w,
         gap_ms: row.interval.gap_ms,
         estimated: row.interval.gap_ms > 0,
+        cost: None,
     }
 }
 

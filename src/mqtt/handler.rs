@@ -43,6 +43,9 @@ pub struct Handler {
     out: Vec<Message>,
     enc: Encoder,
     counts: Counts,
+    /// The price and cost sensors' values, and what their configs went out with.
+    pub prices: Option<watch::Receiver<crate::prices::sensors::Sensors>>,
+    prices_announced: Option<String>,
 }
 
 impl Handler {
@@ -70,6 +73,8 @@ impl Handler {
             out: Vec::with_capacity(128),
             enc: Encoder::default(),
             counts: Counts::default(),
+            prices: None,
+            prices_announced: None,
         }
     }
 
@@ -99,6 +104,7 @@ impl Handler {
                 },
                 _ = sleep_until(due), if due.is_some() => self.on_due(),
                 changed = changed(&mut self.update) => self.on_update(changed),
+                changed = changed(&mut self.prices) => self.on_prices(changed),
             }
             self.show_counts();
         }
@@ -137,6 +143,8 @@ impl Handler {
         if latest.is_some() {
             self.limiter.mark(now);
         }
+        self.prices_announced = None;
+        self.push_prices();
         self.send();
     }
 
@@ -152,6 +160,8 @@ impl Handler {
             let latest = self.hub.latest();
             self.publisher
                 .rediscover(latest.as_deref(), Instant::now(), &mut self.out);
+            self.prices_announced = None;
+            self.push_prices();
             self.send();
         } else if let Some(name) = topic.strip_prefix(&self.cmd_prefix) {
             self.on_command(topic, name);
@@ -203,6 +213,34 @@ impl Handler {
             self.publisher
                 .update_available(available, Instant::now(), &mut self.out);
             self.send();
+        }
+    }
+
+    /// The price and cost sensors changed, or (`Err`) their task is gone.
+    fn on_prices(&mut self, changed: Result<(), watch::error::RecvError>) {
+        if changed.is_err() {
+            self.prices = None;
+            return;
+        }
+        if self.connected {
+            self.push_prices();
+            self.send();
+        }
+    }
+
+    /// The price and cost sensors' states, with their configs the first time
+    /// (and when the currency or the day changed).
+    fn push_prices(&mut self) {
+        let Some(rx) = self.prices.as_mut() else {
+            return;
+        };
+        let sensors = rx.borrow_and_update().clone();
+        let key = super::prices::config_key(&sensors);
+        let configs = self.prices_announced.as_ref() != Some(&key);
+        let model = self.publisher.model();
+        super::prices::messages(&self.s, &sensors, model.as_deref(), configs, &mut self.out);
+        if sensors.on {
+            self.prices_announced = Some(key);
         }
     }
 

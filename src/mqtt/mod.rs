@@ -17,6 +17,7 @@
 //! - `batch`: a telegram's messages as one batch for the connection.
 //! - [`session`]: the broker connection, a telegram's messages in one write.
 //! - [`tls`]: CA store, mutual TLS.
+//! - [`prices`]: the price and cost sensors' configs and states.
 //! - `command`, `status`, `error`: [`Command`], [`StatusWatch`], [`MqttError`].
 
 mod batch;
@@ -30,6 +31,7 @@ mod handler;
 pub mod keys;
 pub mod number;
 pub mod policy;
+pub mod prices;
 pub mod publisher;
 pub mod rate;
 pub mod registry;
@@ -62,6 +64,8 @@ pub struct Deps {
     pub update: Option<watch::Receiver<crate::update::Status>>,
     /// Where commands go; `None`: `<prefix>/cmd/...` is not subscribed.
     pub commands: Option<mpsc::UnboundedSender<Command>>,
+    /// The price and cost sensors' values; `None`: no such sensors.
+    pub prices: Option<watch::Receiver<crate::prices::sensors::Sensors>>,
 }
 
 impl Deps {
@@ -88,6 +92,7 @@ impl Deps {
             status,
             update: None,
             commands: None,
+            prices: None,
         }
     }
 }
@@ -103,6 +108,7 @@ pub async fn run(deps: Deps, shutdown: CancellationToken) -> Result<(), MqttErro
         status,
         update,
         commands,
+        prices,
     } = deps;
     let s = Arc::new(Settings { config, device });
     let options = match session::options(&s) {
@@ -117,7 +123,8 @@ pub async fn run(deps: Deps, shutdown: CancellationToken) -> Result<(), MqttErro
     };
     status.set_state(MqttState::Connecting, None);
     let conn = Connection::spawn(options);
-    let handler = Handler::new(s, hub, status, update, commands, conn);
+    let mut handler = Handler::new(s, hub, status, update, commands, conn);
+    handler.prices = prices;
     handler.run(shutdown).await;
     Ok(())
 }

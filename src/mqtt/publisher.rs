@@ -186,6 +186,11 @@ impl Publisher {
         }
     }
 
+    /// The meter's model, as the discovery configs' device block names it.
+    pub fn model(&self) -> Option<String> {
+        self.model.clone()
+    }
+
     /// The "update available" diagnostic.
     pub fn update_available(&mut self, available: bool, now: Instant, out: &mut Vec<Message>) {
         let i = self.registry.own(&self.s, keys::firmware_update_avail());

@@ -97,8 +97,22 @@ async fn energy_of(web: &Web, q: &RangeQuery) -> Result<query::EnergyResponse, A
         .history()
         .cloned()
         .ok_or(ApiError::Unavailable("the history is off"))?;
+    let costing = super::prices::costing(web, &range);
     history
-        .read(move |r, cal| query::energy(r, cal, range))
+        .read(move |r, cal| {
+            let mut answer = query::energy(r, cal, range)?;
+            if let Some((slots, config)) = costing {
+                crate::prices::cost::annotate(
+                    &mut answer,
+                    r,
+                    &slots,
+                    &config.formula,
+                    cal.tz(),
+                    &config.currency,
+                )?;
+            }
+            Ok(answer)
+        })
         .await
         .map_err(failed)
 }

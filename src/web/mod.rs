@@ -31,6 +31,7 @@ pub mod history;
 mod host;
 pub mod metrics;
 pub mod password;
+pub mod prices;
 pub mod server;
 pub mod settings;
 pub mod sse;
@@ -90,6 +91,8 @@ pub struct WebDeps {
     pub export: Option<crate::export::Export>,
     /// The meter's frames as they arrived (HomeWizard's `/api/v1/telegram`).
     pub tap: Option<crate::source::tap::FrameTap>,
+    /// Spot prices behind `/api/v1/prices` and the cost in `/api/v1/energy`.
+    pub prices: Option<crate::prices::Prices>,
 }
 
 impl WebDeps {
@@ -107,6 +110,7 @@ impl WebDeps {
             history: None,
             export: None,
             tap: None,
+            prices: None,
         }
     }
 }
@@ -131,6 +135,7 @@ struct Inner {
     history: Option<crate::history::History>,
     export: Option<crate::export::Export>,
     tap: Option<crate::source::tap::FrameTap>,
+    prices: Option<crate::prices::Prices>,
     /// The names the Host check lets through (see [`host`]).
     host_names: RwLock<Arc<Vec<String>>>,
     addresses: host::Addresses,
@@ -162,6 +167,7 @@ impl Web {
                 history: deps.history,
                 export: deps.export,
                 tap: deps.tap,
+                prices: deps.prices,
                 host_names: RwLock::new(Arc::new(host_names)),
                 addresses: host::Addresses::default(),
                 auth,
@@ -184,6 +190,10 @@ impl Web {
 
     pub fn export(&self) -> Option<&crate::export::Export> {
         self.inner.export.as_ref()
+    }
+
+    pub fn prices(&self) -> Option<&crate::prices::Prices> {
+        self.inner.prices.as_ref()
     }
 
     /// Whether the Pi is its own access point now (first setup on a phone).
@@ -365,6 +375,7 @@ pub fn router(web: Web) -> Router {
         .route("/shelly", get(ecosystem::shelly_info))
         .route("/rpc", post(ecosystem::shelly_post))
         .route("/rpc/{method}", get(ecosystem::shelly_get))
+        .route("/api/v1/prices", get(prices::prices))
         .merge(admin)
         .merge(session)
         .merge(public)

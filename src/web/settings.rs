@@ -53,6 +53,7 @@ const UPDATE: &str = "Firmware updates";
 const HISTORY: &str = "History";
 const ECOSYSTEM: &str = "Other programs";
 const EXPORT: &str = "Export to a database";
+const PRICES: &str = "Prices and cost";
 
 /// Every setting the page offers, in the order shown.
 pub const FIELDS: &[Field] = &[
@@ -457,6 +458,121 @@ pub const FIELDS: &[Field] = &[
         label: "Check every",
         kind: Kind::Suggest(&["6h", "24h", "7d"]),
         help: "",
+    },
+    Field {
+        key: "prices.provider",
+        group: PRICES,
+        label: "Spot price provider",
+        kind: Kind::Choice(&["none", "elprisetjustnu", "hvakosterstrommen", "entsoe"]),
+        help: "elprisetjustnu: Sweden (SE1–SE4); hvakosterstrommen: Norway (NO1–NO5); entsoe: any zone, with a token. Prices are fetched once a day, after 13:00.",
+    },
+    Field {
+        key: "prices.area",
+        group: PRICES,
+        label: "Price area",
+        kind: Kind::Suggest(&[
+            "SE1", "SE2", "SE3", "SE4", "NO1", "NO2", "NO3", "NO4", "NO5", "DK1", "DK2", "FI",
+            "BE", "NL", "DE-LU",
+        ]),
+        help: "SE1–SE4, NO1–NO5; for entsoe also a zone name or its EIC code.",
+    },
+    Field {
+        key: "prices.token",
+        group: PRICES,
+        label: "ENTSO-E token",
+        kind: Kind::Secret,
+        help: "The security token of an ENTSO-E Transparency account (entsoe only).",
+    },
+    Field {
+        key: "prices.currency",
+        group: PRICES,
+        label: "Currency",
+        kind: Kind::Suggest(&["", "SEK", "NOK", "EUR"]),
+        help: "Empty = the provider's (SEK, NOK; EUR for entsoe).",
+    },
+    Field {
+        key: "prices.eur_rate",
+        group: PRICES,
+        label: "EUR rate",
+        kind: Kind::Number,
+        help: "entsoe only: units of the currency per EUR; 0 = keep EUR.",
+    },
+    Field {
+        key: "prices.fixed_price",
+        group: PRICES,
+        label: "Fixed price per kWh",
+        kind: Kind::Number,
+        help: "Instead of spot + markup (Norgespris: 0.40), before VAT; 0 = spot.",
+    },
+    Field {
+        key: "prices.supplier_markup",
+        group: PRICES,
+        label: "Supplier markup per kWh",
+        kind: Kind::Number,
+        help: "Added to the spot price, before VAT.",
+    },
+    Field {
+        key: "prices.grid_fee",
+        group: PRICES,
+        label: "Grid energy fee per kWh",
+        kind: Kind::Number,
+        help: "Before VAT.",
+    },
+    Field {
+        key: "prices.grid_fee_high",
+        group: PRICES,
+        label: "High grid fee per kWh",
+        kind: Kind::Number,
+        help: "Inside the time-of-use window below, before VAT.",
+    },
+    Field {
+        key: "prices.grid_high_hours",
+        group: PRICES,
+        label: "High fee hours",
+        kind: Kind::Suggest(&["", "06-22", "07-21"]),
+        help: "Local hours FROM-TO (TO not included); empty = no window.",
+    },
+    Field {
+        key: "prices.grid_high_months",
+        group: PRICES,
+        label: "High fee months",
+        kind: Kind::Suggest(&["", "11-03"]),
+        help: "Months FROM-TO, both included; empty = all year.",
+    },
+    Field {
+        key: "prices.grid_high_weekdays_only",
+        group: PRICES,
+        label: "High fee on weekdays only",
+        kind: Kind::Bool,
+        help: "",
+    },
+    Field {
+        key: "prices.energy_tax",
+        group: PRICES,
+        label: "Energy tax per kWh",
+        kind: Kind::Number,
+        help: "Before VAT.",
+    },
+    Field {
+        key: "prices.vat_percent",
+        group: PRICES,
+        label: "VAT %",
+        kind: Kind::Number,
+        help: "Applied to the import price.",
+    },
+    Field {
+        key: "prices.export_bonus",
+        group: PRICES,
+        label: "Export bonus per kWh",
+        kind: Kind::Number,
+        help: "What exported energy earns above spot.",
+    },
+    Field {
+        key: "prices.export_fee",
+        group: PRICES,
+        label: "Export fee per kWh",
+        kind: Kind::Number,
+        help: "Taken off what exported energy earns.",
     },
 ];
 

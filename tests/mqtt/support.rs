@@ -328,6 +328,7 @@ impl Daemon {
             status: status.clone(),
             update: None,
             commands: None,
+            prices: None,
         };
         let task = tokio::spawn(mqtt::run(deps, token.clone()));
         Daemon {

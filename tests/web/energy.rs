@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 const IMPORT: u16 = 1;
 const EXPORT: u16 = 2;
 
-fn stockholm() -> Calendar {
+pub(super) fn stockholm() -> Calendar {
     Calendar::new(TimeZone::get("Europe/Stockholm").expect("the system has Europe/Stockholm"))
 }
 
@@ -127,7 +127,7 @@ fn record(store: &mut Store, cal: &Calendar, y: &Year<'_>, channels: Vec<Channel
 }
 
 /// The history file: the two Octobers, minute rows for 20 October to 3 November 2025.
-fn known_history(dir: &std::path::Path) -> std::path::PathBuf {
+pub(super) fn known_history(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("history.sqlite");
     let cal = stockholm();
     let mut store = Store::open(&path, cal.clone()).expect("a new store opens");
@@ -186,7 +186,7 @@ async fn totals(web: &Web, from: &str, to: &str, step: &str) -> (f64, f64, f64, 
 }
 
 /// Serves `web` on 127.0.0.1 while `tests/web/<script>.mjs` runs, then stops it.
-async fn run_page(web: Web, script: &'static str) {
+pub(super) async fn run_page(web: Web, script: &'static str) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -10,6 +10,7 @@ mod contract;
 mod energy;
 mod firmware;
 mod metrics;
+mod prices;
 mod routes;
 mod settings;
 mod sse;
