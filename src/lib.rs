@@ -18,6 +18,7 @@
 //! - [`mdns`]: announces `p1ib.local`, `_p1ib._tcp` and `_http._tcp` on the LAN.
 //! - [`update`]: release checks, signed artifacts, self-swap or .deb hand-off.
 //! - [`web`]: the web UI (dashboard, settings, firmware) and the HTTP APIs.
+//! - [`tariff`]: capacity tariffs: rules, operator presets, holidays, the pure engine.
 //! - `main.rs`: parses the command line and maps the outcome to an exit code.
 
 pub mod app;
@@ -35,6 +36,7 @@ pub mod mqtt;
 pub mod network;
 pub mod p1;
 pub mod source;
+pub mod tariff;
 pub mod time;
 pub mod update;
 pub mod web;
