@@ -26,6 +26,7 @@ mod mqtt;
 mod network;
 mod recover;
 mod shape;
+mod tariff;
 mod text;
 mod web;
 
@@ -47,6 +48,7 @@ pub use meter::{
 pub use mqtt::{MqttConfig, RawMqtt};
 pub use network::{NetworkConfig, RawNetwork};
 pub use recover::SettingsRecovery;
+pub use tariff::{RawTariff, TariffConfig};
 pub use web::{RawWeb, WebConfig};
 
 /// Where the system configuration file lives.
@@ -110,6 +112,7 @@ pub struct RawConfig {
     pub homewizard: RawHomeWizard,
     pub shelly: RawShelly,
     pub raw: RawTelegramServer,
+    pub tariff: RawTariff,
 }
 
 /// The checked configuration the daemon runs on.
@@ -127,6 +130,7 @@ pub struct Config {
     pub homewizard: HomeWizardConfig,
     pub shelly: ShellyConfig,
     pub raw: TelegramServerConfig,
+    pub tariff: TariffConfig,
     /// Where this configuration came from; the web settings page saves through it.
     pub layers: Layers,
 }
@@ -151,6 +155,7 @@ impl RawConfig {
             homewizard: self.homewizard.check(&mut c),
             shelly: self.shelly.check(&mut c),
             raw: self.raw.check(&mut c),
+            tariff: self.tariff.check(&mut c),
             layers: Layers::default(),
         };
         if c.problems.is_empty() {
