@@ -6,7 +6,9 @@
 
 pub mod engine;
 pub mod holidays;
+pub mod meter;
 pub mod preset;
+pub mod report;
 pub mod rule;
 
 #[cfg(test)]
