@@ -185,7 +185,7 @@ pub fn report(i: Input<'_>) -> Report {
             let p = rule.project(cal, &done, &earlier, r);
             let state = match (p.weight, p.threshold_kw) {
                 (None, _) | (Some(_), None) => "not_counted",
-                _ if p.enters_peaks => "new_peak",
+                (_, Some(t)) if p.enters_peaks && p.projected_kw > t => "new_peak",
                 (_, Some(t)) if p.projected_kw >= 0.9 * t => "near",
                 _ => "ok",
             };
