@@ -43,6 +43,10 @@ pub struct Handler {
     out: Vec<Message>,
     enc: Encoder,
     counts: Counts,
+    /// The capacity tariff's figures (see [`super::capacity`]).
+    capacity: Option<watch::Receiver<Option<super::capacity::CapacityState>>>,
+    /// Whether the capacity entities' configs went out on this connection.
+    capacity_announced: bool,
 }
 
 impl Handler {
@@ -70,7 +74,18 @@ impl Handler {
             out: Vec::with_capacity(128),
             enc: Encoder::default(),
             counts: Counts::default(),
+            capacity: None,
+            capacity_announced: false,
         }
+    }
+
+    /// Publishes the capacity entities from `rx`.
+    pub fn with_capacity(
+        mut self,
+        rx: Option<watch::Receiver<Option<super::capacity::CapacityState>>>,
+    ) -> Handler {
+        self.capacity = rx;
+        self
     }
 
     /// Handles events until `shutdown` (or until the hub or the connection is
@@ -99,6 +114,7 @@ impl Handler {
                 },
                 _ = sleep_until(due), if due.is_some() => self.on_due(),
                 changed = changed(&mut self.update) => self.on_update(changed),
+                changed = changed(&mut self.capacity) => self.on_capacity(changed),
             }
             self.show_counts();
         }
@@ -137,6 +153,8 @@ impl Handler {
         if latest.is_some() {
             self.limiter.mark(now);
         }
+        self.capacity_announced = false;
+        self.publish_capacity();
         self.send();
     }
 
@@ -152,6 +170,8 @@ impl Handler {
             let latest = self.hub.latest();
             self.publisher
                 .rediscover(latest.as_deref(), Instant::now(), &mut self.out);
+            self.capacity_announced = false;
+            self.publish_capacity();
             self.send();
         } else if let Some(name) = topic.strip_prefix(&self.cmd_prefix) {
             self.on_command(topic, name);
@@ -204,6 +224,38 @@ impl Handler {
                 .update_available(available, Instant::now(), &mut self.out);
             self.send();
         }
+    }
+
+    /// The capacity figures changed, or (`Err`) their source is gone.
+    fn on_capacity(&mut self, changed: Result<(), watch::error::RecvError>) {
+        if changed.is_err() {
+            self.capacity = None;
+            return;
+        }
+        if self.connected {
+            self.publish_capacity();
+            self.send();
+        }
+    }
+
+    /// The capacity entities' states (and configs, once per connection).
+    fn publish_capacity(&mut self) {
+        let Some(state) = self
+            .capacity
+            .as_mut()
+            .and_then(|rx| rx.borrow_and_update().clone())
+        else {
+            return;
+        };
+        let model = self.hub.latest().and_then(|r| r.ident.clone());
+        super::capacity::messages(
+            &self.s,
+            &state,
+            !self.capacity_announced,
+            model.as_deref(),
+            &mut self.out,
+        );
+        self.capacity_announced = true;
     }
 
     /// A clean goodbye: the broker sends no last will then, so `offline` is said

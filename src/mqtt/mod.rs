@@ -20,6 +20,7 @@
 //! - `command`, `status`, `error`: [`Command`], [`StatusWatch`], [`MqttError`].
 
 mod batch;
+pub mod capacity;
 pub mod clock;
 mod command;
 pub mod discovery;
@@ -62,6 +63,8 @@ pub struct Deps {
     pub update: Option<watch::Receiver<crate::update::Status>>,
     /// Where commands go; `None`: `<prefix>/cmd/...` is not subscribed.
     pub commands: Option<mpsc::UnboundedSender<Command>>,
+    /// The capacity tariff's figures; `None`, or a `None` inside: no capacity entities.
+    pub capacity: Option<watch::Receiver<Option<capacity::CapacityState>>>,
 }
 
 impl Deps {
@@ -88,6 +91,7 @@ impl Deps {
             status,
             update: None,
             commands: None,
+            capacity: None,
         }
     }
 }
@@ -103,6 +107,7 @@ pub async fn run(deps: Deps, shutdown: CancellationToken) -> Result<(), MqttErro
         status,
         update,
         commands,
+        capacity,
     } = deps;
     let s = Arc::new(Settings { config, device });
     let options = match session::options(&s) {
@@ -117,7 +122,7 @@ pub async fn run(deps: Deps, shutdown: CancellationToken) -> Result<(), MqttErro
     };
     status.set_state(MqttState::Connecting, None);
     let conn = Connection::spawn(options);
-    let handler = Handler::new(s, hub, status, update, commands, conn);
+    let handler = Handler::new(s, hub, status, update, commands, conn).with_capacity(capacity);
     handler.run(shutdown).await;
     Ok(())
 }

@@ -73,8 +73,8 @@ fn import_rows(
 }
 
 /// The meter's own demand registers, when its telegrams carry them.
-fn meter_view(web: &Web) -> Option<MeterView> {
-    let r = web.hub().latest()?;
+fn meter_view(hub: &crate::hub::Hub) -> Option<MeterView> {
+    let r = hub.latest()?;
     let average = r.get(Obis::new(1, 0, 1, 4, 0));
     let peak = r.measurement(Obis::new(1, 0, 1, 6, 0));
     let history = r
@@ -93,25 +93,23 @@ fn meter_view(web: &Web) -> Option<MeterView> {
     })
 }
 
-/// The capacity report of the month holding `month` (ms), at `now`.
-pub async fn report_of(
-    web: &Web,
+/// The capacity report of the month holding `month` (ms; `None`: now's), at
+/// `now`, from the store and the hub's live readings. Also used by MQTT.
+pub async fn compute(
+    history: &crate::history::History,
+    hub: &crate::hub::Hub,
     tariff: Tariff,
     month: Option<i64>,
     now: i64,
-) -> Result<Report, ApiError> {
-    let history = web.history().cloned().ok_or(ApiError::Unavailable(
-        "the history is off: the capacity tariff is computed from it",
-    ))?;
+) -> Result<Report, crate::history::query::QueryError> {
     let cal = history.calendar().clone();
     let month = cal.start_of(Span::Month, month.unwrap_or(now));
-    let samples: Vec<(i64, f64)> = web
-        .hub()
+    let samples: Vec<(i64, f64)> = hub
         .history_hour()
         .iter()
         .map(|s| (s.t, f64::from(s.import_w)))
         .collect();
-    let meter = meter_view(web);
+    let meter = meter_view(hub);
     history
         .read(move |r, cal| {
             let from = report::first_needed(&tariff, cal, month);
@@ -133,14 +131,6 @@ pub async fn report_of(
             }))
         })
         .await
-        .map_err(|e| match e {
-            crate::history::query::QueryError::Unavailable => ApiError::Unavailable(
-                "the history is not available: see the status on the dashboard",
-            ),
-            crate::history::query::QueryError::Store(e) => {
-                ApiError::Internal(format!("capacity query: {e}"))
-            }
-        })
 }
 
 /// `GET /api/v1/capacity[?month=YYYY-MM]`.
@@ -163,7 +153,17 @@ pub async fn capacity(
         None => None,
     };
     let now = crate::time::unix_ms(std::time::SystemTime::now());
-    Ok(Json(report_of(&web, tariff, month, now).await?))
+    let report = compute(history, web.hub(), tariff, month, now)
+        .await
+        .map_err(|e| match e {
+            crate::history::query::QueryError::Unavailable => ApiError::Unavailable(
+                "the history is not available: see the status on the dashboard",
+            ),
+            crate::history::query::QueryError::Store(e) => {
+                ApiError::Internal(format!("capacity query: {e}"))
+            }
+        })?;
+    Ok(Json(report))
 }
 
 #[cfg(test)]
