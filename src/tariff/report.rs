@@ -281,6 +281,9 @@ pub fn report(i: Input<'_>) -> Report {
     }
 }
 
+/// Live readings older than this say nothing about the power now.
+const STALE_MS: i64 = 5 * 60_000;
+
 /// The running interval's import energy so far and the power now, from the live
 /// readings (`(ms, W)`, ascending) integrated step by step; the part of the
 /// interval before the first reading is taken from the store's complete quarter
@@ -290,6 +293,10 @@ pub fn running(samples: &[(i64, f64)], stored: &[Energy], start: i64, now: i64) 
         .iter()
         .rev()
         .find(|(t, w)| *t <= now && w.is_finite())?;
+    if now - last.0 > STALE_MS {
+        // The meter has been silent: nothing to project from.
+        return None;
+    }
     let mut kwh = 0.0;
     // Where the live readings take over.
     let before = samples
@@ -339,7 +346,7 @@ mod tests {
     #[test]
     fn running_integrates_readings_from_the_interval_start() {
         // 2 kW from before the start, 4 kW from 10 min in; now 20 min in.
-        let s = [(-5_000, 2000.0), (600_000, 4000.0)];
+        let s = [(-5_000, 2000.0), (600_000, 4000.0), (1_000_000, 4000.0)];
         let r = running(&s, &[], 0, 1_200_000).unwrap();
         assert!((r.kwh - (2.0 / 6.0 + 4.0 / 6.0)).abs() < 1e-9, "{}", r.kwh);
         assert_eq!(r.power_w, 4000.0);
@@ -356,7 +363,7 @@ mod tests {
                 kwh: 0.1,
             },
         ];
-        let s = [(1_200_000, 3000.0)];
+        let s = [(1_200_000, 3000.0), (1_700_000, 3000.0)];
         let r = running(&s, &stored, 0, 1_800_000).unwrap();
         assert!(
             (r.kwh - (0.5 + 3.0 * 15.0 / 60.0)).abs() < 1e-9,
@@ -368,5 +375,99 @@ mod tests {
     #[test]
     fn no_readings_no_running_interval() {
         assert!(running(&[], &[], 0, 10).is_none());
+        // A meter silent for ten minutes.
+        assert!(running(&[(0, 1000.0)], &[], 0, 600_000).is_none());
+    }
+
+    fn tariff(id: &str) -> Tariff {
+        let p = super::super::preset::find(id).unwrap();
+        Tariff {
+            name: p.name,
+            source: p.source,
+            checked: p.checked,
+            note: p.note,
+            rule: p.rule.check().unwrap(),
+        }
+    }
+
+    fn quarters(cal: &Calendar, from: &str, to: &str, kw: f64) -> Vec<Energy> {
+        let (mut t, to) = (cal.parse(from).unwrap(), cal.parse(to).unwrap());
+        let mut out = Vec::new();
+        while t < to {
+            out.push(Energy {
+                start: t,
+                kwh: kw / 4.0,
+            });
+            t += 900_000;
+        }
+        out
+    }
+
+    #[test]
+    fn a_month_the_history_does_not_cover_says_its_peaks_are_unknown() {
+        let cal = Calendar::named("Europe/Stockholm").unwrap();
+        let t = tariff("goteborg-energi");
+        let rows = quarters(&cal, "2026-11-20", "2026-11-28", 2.0);
+        let r = report(Input {
+            tariff: &t,
+            cal: &cal,
+            month: cal.parse("2026-11-01").unwrap(),
+            now: cal.parse("2026-11-27T12:10").unwrap(),
+            rows: &rows,
+            history_from: Some(rows[0].start),
+            running: Some(Running {
+                now: cal.parse("2026-11-27T12:10").unwrap(),
+                kwh: 1.0,
+                power_w: 9000.0,
+            }),
+            meter: None,
+        });
+        assert!(!r.complete);
+        assert!(
+            r.unknown
+                .as_deref()
+                .unwrap()
+                .starts_with("peaks before p1ib was installed are unknown")
+        );
+        assert_eq!(r.peaks.len(), 3);
+        let live = r.live.unwrap();
+        // 1 kWh + 9 kW for 50 minutes = 8.5 kWh in the hour: a new peak.
+        assert!((live.projected_kw - 8.5).abs() < 1e-9);
+        assert_eq!(live.state, "new_peak");
+        assert!((live.threshold_kw.unwrap() - 2.0).abs() < 1e-9);
+        assert!((live.raise - 29.0 * (8.5 - 2.0) / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn fluvius_reports_unknown_earlier_months_and_the_meters_own_peak() {
+        let cal = Calendar::named("Europe/Stockholm").unwrap();
+        let t = tariff("fluvius");
+        let mut rows = quarters(&cal, "2026-10-01", "2026-11-28", 1.0);
+        let q = cal.parse("2026-11-10T18:15").unwrap();
+        rows.iter_mut().find(|e| e.start == q).unwrap().kwh = 1.0; // 4 kW
+        let now = cal.parse("2026-11-27T12:00").unwrap();
+        let r = report(Input {
+            tariff: &t,
+            cal: &cal,
+            month: cal.parse("2026-11-01").unwrap(),
+            now,
+            rows: &rows,
+            history_from: Some(rows[0].start),
+            running: None,
+            meter: Some(MeterView {
+                month_peak_kw: Some(4.6),
+                ..MeterView::default()
+            }),
+        });
+        assert_eq!(r.earlier_months.len(), 11);
+        assert_eq!(r.earlier_months[9].month, "2026-09");
+        assert_eq!(r.earlier_months[9].kw, None);
+        assert_eq!(r.earlier_months[10].kw, Some(1.0));
+        // (1 + 4) / 2 known months = 2.5 kW: the floor.
+        assert!((r.billed_kw - 2.5).abs() < 1e-9);
+        assert!(!r.complete);
+        let m = r.meter.unwrap();
+        assert_eq!(m.p1ib_month_peak_kw, Some(4.0));
+        assert_eq!(m.differs, Some(true));
     }
 }
