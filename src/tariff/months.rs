@@ -388,3 +388,81 @@ proptest! {
         prop_assert!((q.projected_kw - p.projected_kw).abs() < power_w / 1000.0 / 3_600_000.0 * 4.0 + 1e-9);
     }
 }
+
+proptest! {
+    #[test]
+    fn any_text_in_any_key_checks_without_panicking(
+        texts in prop::collection::vec(".{0,24}", 16),
+    ) {
+        let t = |i: usize| Setting::Text(texts[i].clone());
+        let raw = RawRule {
+            interval: t(0), peaks: t(1), distinct_days: t(2), months: t(3), weekdays: t(4),
+            hours: t(5), holidays: t(6), night_hours: t(7), night_weight: t(8), period: t(9),
+            floor_kw: t(10), currency: t(11), price_kw: t(12), summer_price_kw: t(13),
+            summer_months: t(14), steps: t(15),
+        };
+        let _ = raw.check();
+    }
+
+    #[test]
+    fn range_like_text_checks_without_panicking(
+        a in 0u32..40, b in 0u32..40, price in -10.0f64..1e7,
+    ) {
+        let raw = RawRule {
+            months: Setting::Text(format!("{a}-{b}")),
+            hours: Setting::Text(format!("{a}-{b}")),
+            night_hours: Setting::Text(format!("{b}-{a}")),
+            steps: Setting::Text(format!("0:{price}, {a}:{b}")),
+            ..RawRule::default()
+        };
+        if let Ok(r) = raw.check() {
+            // and a month prices without panicking
+            let c = cal();
+            let rows = [Energy { start: at("2026-01-05T18:00"), kwh: 3.0 }];
+            let _ = r.month(&c, rows[0].start, &r.intervals(&c, &rows), &[]);
+        }
+    }
+}
+
+#[test]
+#[ignore = "a timing, run by hand"]
+fn time_a_year_of_quarter_hours() {
+    let c = cal();
+    let mut rows = Vec::new();
+    for m in [
+        "2025-12", "2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07",
+        "2026-08", "2026-09", "2026-10", "2026-11",
+    ] {
+        rows.extend(month(m, 1.3, &[]));
+    }
+    for id in ["ellevio", "fluvius"] {
+        let p = preset::find(id).unwrap();
+        let t = super::Tariff {
+            name: p.name,
+            source: p.source,
+            checked: p.checked,
+            note: p.note,
+            rule: p.rule.check().unwrap(),
+        };
+        let start = std::time::Instant::now();
+        let month = at("2026-11-01");
+        let from = super::report::first_needed(&t, &c, month);
+        let rows: Vec<_> = rows.iter().copied().filter(|e| e.start >= from).collect();
+        let r = super::report::report(super::report::Input {
+            tariff: &t,
+            cal: &c,
+            month,
+            now: at("2026-11-28T12:00"),
+            rows: &rows,
+            history_from: Some(rows[0].start),
+            running: None,
+            meter: None,
+        });
+        eprintln!(
+            "{id}: {} rows in {:?} (charge {})",
+            rows.len(),
+            start.elapsed(),
+            r.charge
+        );
+    }
+}
