@@ -176,12 +176,12 @@ impl Rule {
             }
             peaks.push(p);
         }
-        let mean_kw = peaks.iter().map(|p| p.counted_kw).sum::<f64>() / self.peaks as f64;
+        let mean_kw = peaks.iter().fold(0.0, |s, p| s + p.counted_kw) / self.peaks as f64;
         let billed_kw = match self.period {
             Period::Month => mean_kw,
             Period::TwelveMonths => {
                 let earlier = &earlier[earlier.len().saturating_sub(11)..];
-                (earlier.iter().sum::<f64>() + mean_kw) / (earlier.len() + 1) as f64
+                (earlier.iter().fold(0.0, |s, k| s + k) + mean_kw) / (earlier.len() + 1) as f64
             }
         }
         .max(self.floor_kw);

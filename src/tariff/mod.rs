@@ -1,8 +1,9 @@
 //! Capacity tariffs (effektavgift, kapasitetsledd, capaciteitstarief): the
 //! rules ([`rule`]), the operators' presets as data ([`preset`]), public
-//! holidays ([`holidays`]) and the pure engine that ranks a month's intervals
-//! and prices them ([`engine`]). No I/O here: the store is read by the callers
-//! (the web API, MQTT), and time is passed in.
+//! holidays ([`holidays`]), the pure engine that ranks a month's intervals and
+//! prices them ([`engine`]), the month's report as the API and MQTT give it
+//! ([`report`]) and the Belgian meters' own demand registers ([`meter`]). No I/O
+//! here: the store is read by the callers (`web::capacity`), and time is passed in.
 
 pub mod engine;
 pub mod holidays;

@@ -466,3 +466,11 @@ fn time_a_year_of_quarter_hours() {
         );
     }
 }
+
+#[test]
+fn an_empty_month_is_zero_not_minus_zero() {
+    let r = rule("ellevio");
+    let m = r.month(&cal(), at("2026-11-01"), &[], &[]);
+    assert!(m.mean_kw == 0.0 && m.mean_kw.is_sign_positive());
+    assert!(m.charge.is_sign_positive());
+}

@@ -186,7 +186,7 @@ pub fn report(i: Input<'_>) -> Report {
             let state = match (p.weight, p.threshold_kw) {
                 (None, _) | (Some(_), None) => "not_counted",
                 (_, Some(t)) if p.enters_peaks && p.projected_kw > t => "new_peak",
-                (_, Some(t)) if p.projected_kw >= 0.9 * t => "near",
+                (_, Some(t)) if p.projected_kw > 0.0 && p.projected_kw >= 0.9 * t => "near",
                 _ => "ok",
             };
             LiveView {
