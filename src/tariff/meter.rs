@@ -13,6 +13,20 @@ pub struct MeterPeak {
     pub kw: f64,
 }
 
+impl MeterPeak {
+    /// The month (`YYYY-MM`) the peak belongs to: the peak's own, else the month
+    /// before the one the entry was closed in.
+    pub fn month(&self) -> Option<String> {
+        if let Some(at) = &self.at {
+            return at.get(..7).map(str::to_owned);
+        }
+        let y: i32 = self.closed.get(..4)?.parse().ok()?;
+        let m: u32 = self.closed.get(5..7)?.parse().ok()?;
+        let (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+        Some(format!("{y:04}-{m:02}"))
+    }
+}
+
 /// `(YYMMDDhhmmssX)`, X = S (summer) or W (winter), as local ISO text.
 fn dsmr_time(s: &str) -> Option<String> {
     let d = s.strip_suffix(['S', 'W', 's', 'w']).unwrap_or(s);
@@ -76,6 +90,8 @@ mod tests {
         assert_eq!(p[1].closed, "2023-09-01T00:00:00");
         assert_eq!(p[1].at.as_deref(), Some("2023-08-31T18:15:00"));
         assert_eq!(p[3].kw, 4.927);
+        assert_eq!(p[0].month().as_deref(), Some("2023-07"));
+        assert_eq!(p[1].month().as_deref(), Some("2023-08"));
     }
 
     #[test]

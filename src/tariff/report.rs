@@ -36,8 +36,15 @@ pub struct PeakView {
 #[derive(Clone, Debug, Serialize)]
 pub struct EarlierMonth {
     pub month: String,
-    /// `None`: before the history starts (unknown).
+    /// What counts: p1ib's figure, else the meter's (`0-0:98.1.0`); `None`:
+    /// before the history starts and not in the meter's list (unknown).
     pub kw: Option<f64>,
+    /// `p1ib` or `meter`.
+    pub source: Option<&'static str>,
+    /// The meter's own figure for the month, where it sends one.
+    pub meter_kw: Option<f64>,
+    /// Whether p1ib's and the meter's figures differ (by more than 0.05 kW and 2 %).
+    pub differs: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -154,12 +161,33 @@ pub fn report(i: Input<'_>) -> Report {
                     .collect();
                 rule.month(cal, m, &rule.intervals(cal, &rows), &[]).mean_kw
             });
+            let name = month_name(cal, m);
+            let meter_kw = i
+                .meter
+                .as_ref()
+                .and_then(|v| {
+                    v.history
+                        .iter()
+                        .find(|p| p.month().as_deref() == Some(name.as_str()))
+                })
+                .map(|p| p.kw);
+            let (kw, source) = match (kw, meter_kw) {
+                (Some(k), _) => (Some(k), Some("p1ib")),
+                (None, Some(k)) => (Some(k), Some("meter")),
+                (None, None) => (None, None),
+            };
             if let Some(kw) = kw {
                 earlier.push(kw);
             }
             earlier_months.push(EarlierMonth {
-                month: month_name(cal, m),
+                month: name,
                 kw,
+                source,
+                meter_kw,
+                differs: kw
+                    .zip(meter_kw)
+                    .filter(|_| source == Some("p1ib"))
+                    .map(|(a, b)| differ(a, b)),
             });
             m = next;
         }
@@ -230,10 +258,7 @@ pub fn report(i: Input<'_>) -> Report {
             .copied()
             .fold(None, |a: Option<f64>, k| Some(a.map_or(k, |a| a.max(k))));
         v.p1ib_month_peak_kw = ours;
-        v.differs = v
-            .month_peak_kw
-            .zip(ours)
-            .map(|(a, b)| (a - b).abs() > 0.05 && (a - b).abs() > 0.02 * a.abs().max(b.abs()));
+        v.differs = v.month_peak_kw.zip(ours).map(|(a, b)| differ(a, b));
         v
     });
     Report {
@@ -279,6 +304,11 @@ pub fn report(i: Input<'_>) -> Report {
         live,
         meter,
     }
+}
+
+/// Whether two kW figures differ by more than 0.05 kW and 2 %.
+fn differ(a: f64, b: f64) -> bool {
+    (a - b).abs() > 0.05 && (a - b).abs() > 0.02 * a.abs().max(b.abs())
 }
 
 /// Live readings older than this say nothing about the power now.
@@ -456,15 +486,23 @@ mod tests {
             running: None,
             meter: Some(MeterView {
                 month_peak_kw: Some(4.6),
+                history: crate::tariff::meter::monthly_peaks(
+                    "(2)(1-0:1.6.0)(1-0:1.6.0)(261001000000S)(260912181500S)(03.000*kW)(261101000000W)(261010181500S)(01.500*kW)",
+                ),
                 ..MeterView::default()
             }),
         });
         assert_eq!(r.earlier_months.len(), 11);
         assert_eq!(r.earlier_months[9].month, "2026-09");
-        assert_eq!(r.earlier_months[9].kw, None);
+        assert_eq!(r.earlier_months[8].kw, None);
+        // September is before the history: the meter's own figure counts.
+        assert_eq!(r.earlier_months[9].kw, Some(3.0));
+        assert_eq!(r.earlier_months[9].source, Some("meter"));
         assert_eq!(r.earlier_months[10].kw, Some(1.0));
-        // (1 + 4) / 2 known months = 2.5 kW: the floor.
-        assert!((r.billed_kw - 2.5).abs() < 1e-9);
+        assert_eq!(r.earlier_months[10].meter_kw, Some(1.5));
+        assert_eq!(r.earlier_months[10].differs, Some(true));
+        // (3 + 1 + 4) / 3 known months = 2.67 kW.
+        assert!((r.billed_kw - 8.0 / 3.0).abs() < 1e-9);
         assert!(!r.complete);
         let m = r.meter.unwrap();
         assert_eq!(m.p1ib_month_peak_kw, Some(4.0));
