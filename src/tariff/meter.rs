@@ -28,7 +28,7 @@ impl MeterPeak {
 }
 
 /// `(YYMMDDhhmmssX)`, X = S (summer) or W (winter), as local ISO text.
-fn dsmr_time(s: &str) -> Option<String> {
+pub fn dsmr_time(s: &str) -> Option<String> {
     let d = s.strip_suffix(['S', 'W', 's', 'w']).unwrap_or(s);
     if d.len() != 12 || !d.bytes().all(|b| b.is_ascii_digit()) {
         return None;

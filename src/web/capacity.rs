@@ -74,7 +74,10 @@ fn import_rows(
 
 /// The meter's own demand registers, when its telegrams carry them.
 fn meter_view(hub: &crate::hub::Hub) -> Option<MeterView> {
-    let r = hub.latest()?;
+    meter_view_of(hub.latest()?.as_ref())
+}
+
+fn meter_view_of(r: &crate::hub::Reading) -> Option<MeterView> {
     let average = r.get(Obis::new(1, 0, 1, 4, 0));
     let peak = r.measurement(Obis::new(1, 0, 1, 6, 0));
     let history = r
@@ -87,7 +90,9 @@ fn meter_view(hub: &crate::hub::Hub) -> Option<MeterView> {
     Some(MeterView {
         current_average_kw: average.map(|w| w / 1000.0),
         month_peak_kw: peak.map(|m| m.value / 1000.0),
-        month_peak_at: peak.and_then(|m| m.timestamp.clone()),
+        month_peak_at: peak
+            .and_then(|m| m.timestamp.as_deref())
+            .and_then(crate::tariff::meter::dsmr_time),
         history,
         ..MeterView::default()
     })
@@ -169,6 +174,18 @@ pub async fn capacity(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fluvius_telegram_gives_the_meters_demand_registers() {
+        let r = crate::ecosystem::homewizard::tests::corpus("ascii/be_fluvius_v171.txt");
+        let v = meter_view_of(&r).unwrap();
+        assert_eq!(v.current_average_kw, Some(2.351));
+        assert_eq!(v.month_peak_kw, Some(2.589));
+        assert_eq!(v.month_peak_at.as_deref(), Some("2020-05-09T13:45:58"));
+        assert_eq!(v.history.len(), 3);
+        assert_eq!(v.history[0].kw, 3.695);
+        assert_eq!(v.history[0].month().as_deref(), Some("2020-04"));
+    }
 
     #[test]
     fn months_are_yyyy_mm() {
