@@ -88,6 +88,21 @@ fn config_topic(s: &Settings, component: &str, key: &str) -> String {
     )
 }
 
+/// Empty retained configs: Home Assistant removes the entities.
+pub fn removals(s: &Settings, out: &mut Vec<Message>) {
+    if !s.config.discovery {
+        return;
+    }
+    for (key, _, component) in ENTITIES {
+        out.push(Message {
+            topic: config_topic(s, component, key).into(),
+            payload: Vec::new().into(),
+            retain: true,
+            reliable: true,
+        });
+    }
+}
+
 /// The messages for `state`; with `announce`, the discovery configs first.
 pub fn messages(
     s: &Settings,

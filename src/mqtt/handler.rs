@@ -245,6 +245,11 @@ impl Handler {
             .as_mut()
             .and_then(|rx| rx.borrow_and_update().clone())
         else {
+            // The tariff was switched off: its entities go from Home Assistant.
+            if self.capacity_announced {
+                super::capacity::removals(&self.s, &mut self.out);
+                self.capacity_announced = false;
+            }
             return;
         };
         let model = self.hub.latest().and_then(|r| r.ident.clone());

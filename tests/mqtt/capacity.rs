@@ -1,7 +1,8 @@
 //! The capacity tariff's Home Assistant entities against Mosquitto: configs with
 //! the classes and units Home Assistant accepts (kW power measurements, a
 //! monetary total in the tariff's currency, a `problem` binary sensor), states
-//! as the figures change, and the configs again when Home Assistant restarts.
+//! as the figures change, the configs again when Home Assistant restarts, and
+//! their removal when the tariff is switched off.
 
 use super::support::*;
 use p1ib::mqtt::capacity::CapacityState;
@@ -74,5 +75,18 @@ async fn capacity_sensors_have_home_assistant_classes_and_follow_the_figures() {
         .unwrap();
     config(&mut w, "binary_sensor", "capacity_new_peak").await;
     w.wait_state("capacity_new_peak", "ON").await;
+
+    // The tariff is switched off: the entities are removed (empty retained configs).
+    tx.send(None).unwrap();
+    w.wait_topic(
+        "homeassistant/sensor/p1ib/p1ib_capacity_charge/config",
+        Some(""),
+    )
+    .await;
+    w.wait_topic(
+        "homeassistant/binary_sensor/p1ib/p1ib_capacity_new_peak/config",
+        Some(""),
+    )
+    .await;
     d.stop().await;
 }
