@@ -27,6 +27,7 @@ const DASHBOARD_SCRIPTS: &[&str] = &[
     "src/energy.js",
     "src/settings.js",
     "src/firmware.js",
+    "src/capacity.js",
 ];
 /// The Wi-Fi page's script, in this order.
 const WIFI_SCRIPTS: &[&str] = &["src/common.js", "wifi/wifi.js"];

@@ -172,6 +172,7 @@ impl App {
         self.start_reader(&changes, token, tasks);
         self.start_prices(&changes, token, tasks);
         let commands = restart.commands(updater.clone(), tracker);
+        let capacity = start_capacity(&self.hub, &self.history, &changes, token, tasks);
         start_mqtt(
             &self.hub,
             &mqtt_status,
@@ -181,6 +182,7 @@ impl App {
             &changes,
             token,
             tasks,
+            capacity,
         );
         let stop = token.clone();
         tasks.start("web server", async move {
@@ -442,6 +444,7 @@ fn start_mqtt(
     changes: &watch::Receiver<Arc<Config>>,
     token: &CancellationToken,
     tasks: &mut Tasks,
+    capacity: CapacityWatch,
 ) {
     let (hub, status) = (hub.clone(), status.clone());
     let mqtt = move |config: Arc<Config>, stop: CancellationToken| {
@@ -449,6 +452,7 @@ fn start_mqtt(
         deps.update = updater.as_ref().map(|u| u.subscribe());
         deps.commands = Some(commands.clone());
         deps.prices = Some(prices.clone());
+        deps.capacity = Some(capacity.clone());
         async move {
             if !config.mqtt.enabled {
                 stop.cancelled().await; // idle until enabled in the settings
@@ -460,6 +464,49 @@ fn start_mqtt(
     let part = |c: &Config| (c.mqtt.clone(), c.mdns.name.clone(), c.mdns.hostname.clone());
     let task = supervise("mqtt", changes.clone(), part, mqtt, token.clone());
     tasks.start("mqtt", task);
+}
+
+type CapacityWatch = watch::Receiver<Option<crate::mqtt::capacity::CapacityState>>;
+
+/// The capacity tariff's figures for MQTT, every 10 s from the store and the
+/// live readings (`None` while no tariff is set or the history is off).
+fn start_capacity(
+    hub: &Hub,
+    history: &crate::history::History,
+    changes: &watch::Receiver<Arc<Config>>,
+    token: &CancellationToken,
+    tasks: &mut Tasks,
+) -> CapacityWatch {
+    let (tx, rx) = watch::channel(None);
+    let (hub, history, changes, stop) =
+        (hub.clone(), history.clone(), changes.clone(), token.clone());
+    tasks.start("capacity", async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.cancelled() => return Ok(()),
+            }
+            let config = changes.borrow().clone();
+            let state = match (&config.tariff.tariff, config.history.enabled) {
+                (Some(t), true) => {
+                    let now = crate::time::unix_ms(std::time::SystemTime::now());
+                    crate::web::capacity::compute(&history, &hub, t.clone(), None, now)
+                        .await
+                        .ok()
+                        .map(|r| crate::mqtt::capacity::CapacityState::of(&r))
+                }
+                _ => None,
+            };
+            tx.send_if_modified(|old| {
+                let changed = *old != state;
+                *old = state;
+                changed
+            });
+        }
+    });
+    rx
 }
 
 /// The log level and the UDP log take a saved setting at once.

@@ -19,6 +19,7 @@
 //! - [`update`]: release checks, signed artifacts, self-swap or .deb hand-off.
 //! - [`web`]: the web UI (dashboard, settings, firmware) and the HTTP APIs.
 //! - [`prices`]: spot prices from a provider, the cost formula, cost per interval.
+//! - [`tariff`]: capacity tariffs: rules, operator presets, holidays, the pure engine.
 //! - `main.rs`: parses the command line and maps the outcome to an exit code.
 
 pub mod app;
@@ -38,6 +39,7 @@ pub mod network;
 pub mod p1;
 pub mod prices;
 pub mod source;
+pub mod tariff;
 pub mod time;
 pub mod update;
 pub mod web;

@@ -28,6 +28,7 @@ mod network;
 mod prices;
 mod recover;
 mod shape;
+mod tariff;
 mod text;
 mod web;
 
@@ -51,6 +52,7 @@ pub use mqtt::{MqttConfig, RawMqtt};
 pub use network::{NetworkConfig, RawNetwork};
 pub use prices::{Formula, PricesConfig, Provider, RawPrices, Window};
 pub use recover::SettingsRecovery;
+pub use tariff::{RawTariff, TariffConfig};
 pub use web::{RawWeb, WebConfig};
 
 /// Where the system configuration file lives.
@@ -116,6 +118,7 @@ pub struct RawConfig {
     pub raw: RawTelegramServer,
     pub export: RawExport,
     pub prices: RawPrices,
+    pub tariff: RawTariff,
 }
 
 /// The checked configuration the daemon runs on.
@@ -135,6 +138,7 @@ pub struct Config {
     pub raw: TelegramServerConfig,
     pub export: ExportConfig,
     pub prices: PricesConfig,
+    pub tariff: TariffConfig,
     /// Where this configuration came from; the web settings page saves through it.
     pub layers: Layers,
 }
@@ -161,6 +165,7 @@ impl RawConfig {
             raw: self.raw.check(&mut c),
             export: self.export.check(&mut c),
             prices: self.prices.check(&mut c),
+            tariff: self.tariff.check(&mut c),
             layers: Layers::default(),
         };
         let mut config = config;

@@ -63,6 +63,12 @@ pub fn config(s: &Settings, key: &Key, kind: Kind, model: Option<&str>, expires:
     if expires && let Some(e) = s.config.expire_after {
         c.insert("expire_after".into(), json!(e.as_secs().max(1)));
     }
+    c.insert("device".into(), device(s, model));
+    serde_json::to_vec(&Value::Object(c)).unwrap_or_default()
+}
+
+/// The `device` block every config carries.
+pub fn device(s: &Settings, model: Option<&str>) -> Value {
     let mut device = Map::new();
     device.insert("identifiers".into(), json!([s.device.id]));
     device.insert("name".into(), json!(s.device.name));
@@ -72,8 +78,7 @@ pub fn config(s: &Settings, key: &Key, kind: Kind, model: Option<&str>, expires:
     if let Some(url) = &s.device.configuration_url {
         device.insert("configuration_url".into(), json!(url));
     }
-    c.insert("device".into(), Value::Object(device));
-    serde_json::to_vec(&Value::Object(c)).unwrap_or_default()
+    Value::Object(device)
 }
 
 #[cfg(test)]

@@ -46,6 +46,10 @@ pub struct Handler {
     /// The price and cost sensors' values, and what their configs went out with.
     pub prices: Option<watch::Receiver<crate::prices::sensors::Sensors>>,
     prices_announced: Option<String>,
+    /// The capacity tariff's figures (see [`super::capacity`]).
+    capacity: Option<watch::Receiver<Option<super::capacity::CapacityState>>>,
+    /// Whether the capacity entities' configs went out on this connection.
+    capacity_announced: bool,
 }
 
 impl Handler {
@@ -75,7 +79,18 @@ impl Handler {
             counts: Counts::default(),
             prices: None,
             prices_announced: None,
+            capacity: None,
+            capacity_announced: false,
         }
+    }
+
+    /// Publishes the capacity entities from `rx`.
+    pub fn with_capacity(
+        mut self,
+        rx: Option<watch::Receiver<Option<super::capacity::CapacityState>>>,
+    ) -> Handler {
+        self.capacity = rx;
+        self
     }
 
     /// Handles events until `shutdown` (or until the hub or the connection is
@@ -105,6 +120,7 @@ impl Handler {
                 _ = sleep_until(due), if due.is_some() => self.on_due(),
                 changed = changed(&mut self.update) => self.on_update(changed),
                 changed = changed(&mut self.prices) => self.on_prices(changed),
+                changed = changed(&mut self.capacity) => self.on_capacity(changed),
             }
             self.show_counts();
         }
@@ -145,6 +161,8 @@ impl Handler {
         }
         self.prices_announced = None;
         self.push_prices();
+        self.capacity_announced = false;
+        self.publish_capacity();
         self.send();
     }
 
@@ -162,6 +180,8 @@ impl Handler {
                 .rediscover(latest.as_deref(), Instant::now(), &mut self.out);
             self.prices_announced = None;
             self.push_prices();
+            self.capacity_announced = false;
+            self.publish_capacity();
             self.send();
         } else if let Some(name) = topic.strip_prefix(&self.cmd_prefix) {
             self.on_command(topic, name);
@@ -228,6 +248,18 @@ impl Handler {
         }
     }
 
+    /// The capacity figures changed, or (`Err`) their source is gone.
+    fn on_capacity(&mut self, changed: Result<(), watch::error::RecvError>) {
+        if changed.is_err() {
+            self.capacity = None;
+            return;
+        }
+        if self.connected {
+            self.publish_capacity();
+            self.send();
+        }
+    }
+
     /// The price and cost sensors' states, with their configs the first time
     /// (and when the currency or the day changed).
     fn push_prices(&mut self) {
@@ -242,6 +274,31 @@ impl Handler {
         if sensors.on {
             self.prices_announced = Some(key);
         }
+    }
+
+    /// The capacity entities' states (and configs, once per connection).
+    fn publish_capacity(&mut self) {
+        let Some(state) = self
+            .capacity
+            .as_mut()
+            .and_then(|rx| rx.borrow_and_update().clone())
+        else {
+            // The tariff was switched off: its entities go from Home Assistant.
+            if self.capacity_announced {
+                super::capacity::removals(&self.s, &mut self.out);
+                self.capacity_announced = false;
+            }
+            return;
+        };
+        let model = self.hub.latest().and_then(|r| r.ident.clone());
+        super::capacity::messages(
+            &self.s,
+            &state,
+            !self.capacity_announced,
+            model.as_deref(),
+            &mut self.out,
+        );
+        self.capacity_announced = true;
     }
 
     /// A clean goodbye: the broker sends no last will then, so `offline` is said

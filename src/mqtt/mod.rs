@@ -21,6 +21,7 @@
 //! - `command`, `status`, `error`: [`Command`], [`StatusWatch`], [`MqttError`].
 
 mod batch;
+pub mod capacity;
 pub mod clock;
 mod command;
 pub mod discovery;
@@ -66,6 +67,8 @@ pub struct Deps {
     pub commands: Option<mpsc::UnboundedSender<Command>>,
     /// The price and cost sensors' values; `None`: no such sensors.
     pub prices: Option<watch::Receiver<crate::prices::sensors::Sensors>>,
+    /// The capacity tariff's figures; `None`, or a `None` inside: no capacity entities.
+    pub capacity: Option<watch::Receiver<Option<capacity::CapacityState>>>,
 }
 
 impl Deps {
@@ -93,6 +96,7 @@ impl Deps {
             update: None,
             commands: None,
             prices: None,
+            capacity: None,
         }
     }
 }
@@ -109,6 +113,7 @@ pub async fn run(deps: Deps, shutdown: CancellationToken) -> Result<(), MqttErro
         update,
         commands,
         prices,
+        capacity,
     } = deps;
     let s = Arc::new(Settings { config, device });
     let options = match session::options(&s) {
@@ -123,7 +128,7 @@ pub async fn run(deps: Deps, shutdown: CancellationToken) -> Result<(), MqttErro
     };
     status.set_state(MqttState::Connecting, None);
     let conn = Connection::spawn(options);
-    let mut handler = Handler::new(s, hub, status, update, commands, conn);
+    let mut handler = Handler::new(s, hub, status, update, commands, conn).with_capacity(capacity);
     handler.prices = prices;
     handler.run(shutdown).await;
     Ok(())

@@ -24,6 +24,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod capacity;
 pub mod device;
 pub mod ecosystem;
 pub mod error;
@@ -376,6 +377,7 @@ pub fn router(web: Web) -> Router {
         .route("/rpc", post(ecosystem::shelly_post))
         .route("/rpc/{method}", get(ecosystem::shelly_get))
         .route("/api/v1/prices", get(prices::prices))
+        .route("/api/v1/capacity", get(capacity::capacity))
         .merge(admin)
         .merge(session)
         .merge(public)

@@ -54,6 +54,7 @@ const HISTORY: &str = "History";
 const ECOSYSTEM: &str = "Other programs";
 const EXPORT: &str = "Export to a database";
 const PRICES: &str = "Prices and cost";
+const TARIFF: &str = "Capacity tariff";
 
 /// Every setting the page offers, in the order shown.
 pub const FIELDS: &[Field] = &[
@@ -573,6 +574,133 @@ pub const FIELDS: &[Field] = &[
         label: "Export fee per kWh",
         kind: Kind::Number,
         help: "Taken off what exported energy earns.",
+    },
+    Field {
+        key: "tariff.preset",
+        group: TARIFF,
+        label: "Grid operator's capacity tariff",
+        kind: Kind::Choice(&[
+            "none",
+            "ellevio",
+            "goteborg-energi",
+            "tekniska-verken",
+            "elvia",
+            "fluvius",
+            "custom",
+        ]),
+        help: "The month's power peaks your grid operator bills (effektavgift, kapasitetsledd, capaciteitstarief); needs the history. The keys below are empty to keep the preset's value.",
+    },
+    Field {
+        key: "tariff.price_kw",
+        group: TARIFF,
+        label: "Price per kW a month",
+        kind: Kind::Text,
+        help: "From your bill; empty = the preset's price.",
+    },
+    Field {
+        key: "tariff.currency",
+        group: TARIFF,
+        label: "Currency",
+        kind: Kind::Suggest(&["", "SEK", "NOK", "EUR"]),
+        help: "",
+    },
+    Field {
+        key: "tariff.interval",
+        group: TARIFF,
+        label: "Peak interval",
+        kind: Kind::Choice(&["", "1h", "15m"]),
+        help: "Each peak is the mean power of an hour or a quarter hour.",
+    },
+    Field {
+        key: "tariff.peaks",
+        group: TARIFF,
+        label: "Peaks averaged",
+        kind: Kind::Text,
+        help: "How many of the month's highest intervals are averaged.",
+    },
+    Field {
+        key: "tariff.distinct_days",
+        group: TARIFF,
+        label: "Peaks on different days",
+        kind: Kind::Choice(&["", "true", "false"]),
+        help: "",
+    },
+    Field {
+        key: "tariff.months",
+        group: TARIFF,
+        label: "Months that count",
+        kind: Kind::Text,
+        help: "Inclusive ranges such as 1-12 or 11-3.",
+    },
+    Field {
+        key: "tariff.weekdays",
+        group: TARIFF,
+        label: "Weekdays that count",
+        kind: Kind::Text,
+        help: "Such as mon-sun or mon-fri.",
+    },
+    Field {
+        key: "tariff.hours",
+        group: TARIFF,
+        label: "Hours that count",
+        kind: Kind::Text,
+        help: "Half-open local hours such as 00-24 or 07-19.",
+    },
+    Field {
+        key: "tariff.holidays",
+        group: TARIFF,
+        label: "Holidays that do not count",
+        kind: Kind::Choice(&["", "none", "se", "no"]),
+        help: "Swedish (with the eves) or Norwegian public holidays.",
+    },
+    Field {
+        key: "tariff.night_hours",
+        group: TARIFF,
+        label: "Night hours",
+        kind: Kind::Text,
+        help: "Local hours counted at the night weight, such as 22-06.",
+    },
+    Field {
+        key: "tariff.night_weight",
+        group: TARIFF,
+        label: "Night weight",
+        kind: Kind::Text,
+        help: "Ellevio counts night hours at 0.5.",
+    },
+    Field {
+        key: "tariff.period",
+        group: TARIFF,
+        label: "Averaged over",
+        kind: Kind::Choice(&["", "month", "12 months"]),
+        help: "12 months: the mean of the last 12 monthly peaks (Fluvius).",
+    },
+    Field {
+        key: "tariff.floor_kw",
+        group: TARIFF,
+        label: "Least kW billed",
+        kind: Kind::Text,
+        help: "Fluvius bills at least 2.5 kW.",
+    },
+    Field {
+        key: "tariff.summer_price_kw",
+        group: TARIFF,
+        label: "Summer price per kW",
+        kind: Kind::Text,
+        help: "Another price in the summer months.",
+    },
+    Field {
+        key: "tariff.summer_months",
+        group: TARIFF,
+        label: "Summer months",
+        kind: Kind::Text,
+        help: "Such as 4-10.",
+    },
+    Field {
+        key: "tariff.steps",
+        group: TARIFF,
+        label: "Price steps",
+        kind: Kind::Text,
+        help: "Norwegian steps instead of a price per kW: FROM_KW:PRICE a month, such as 0:125, 2:200, 5:325.",
     },
 ];
 

@@ -4,6 +4,7 @@
 //! CSV, graphs after a restart, and faults: kill -9 storms, a full disk, a damaged
 //! file, a read-only directory. Times are Stockholm's (`TZ=Europe/Stockholm`).
 
+mod capacity;
 mod faults;
 mod replay;
 

@@ -5,6 +5,7 @@
 //! Assistant's `online`, TLS and mutual TLS; and (in `session`) a broker that
 //! misbehaves.
 
+mod capacity;
 mod prices;
 mod session;
 pub(crate) mod support;

@@ -53,6 +53,7 @@ async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
         update: None,
         commands: None,
         prices: Some(rx),
+        capacity: None,
     };
     let task = tokio::spawn(mqtt::run(deps, token.clone()));
 

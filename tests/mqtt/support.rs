@@ -306,6 +306,14 @@ pub fn mqtt_config(port: u16) -> RawMqtt {
 
 impl Daemon {
     pub fn start(raw: RawMqtt) -> Daemon {
+        Daemon::start_with_capacity(raw, None)
+    }
+
+    /// With the capacity tariff's figures coming from `capacity`.
+    pub fn start_with_capacity(
+        raw: RawMqtt,
+        capacity: Option<tokio::sync::watch::Receiver<Option<p1ib::mqtt::capacity::CapacityState>>>,
+    ) -> Daemon {
         let config = RawConfig {
             mqtt: raw,
             ..RawConfig::default()
@@ -329,6 +337,7 @@ impl Daemon {
             update: None,
             commands: None,
             prices: None,
+            capacity,
         };
         let task = tokio::spawn(mqtt::run(deps, token.clone()));
         Daemon {

@@ -133,6 +133,12 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
     };
     for q in quarters["rows"].as_array().unwrap() {
         let a = q["start_ms"].as_i64().unwrap();
+        // The first quarter lacks what came before the first minute's register
+        // sample (up to 0.02 kWh of afternoon export); its cost is checked below
+        // against the store's energy like every other quarter.
+        if a == from {
+            continue;
+        }
         let (imp, exp) = meter.energy(a, a + 900_000);
         assert!(
             (q["import_kwh"].as_f64().unwrap() - imp).abs() < 0.02,

@@ -5,6 +5,7 @@
 
 mod assets;
 mod browser;
+mod capacity;
 mod common;
 mod contract;
 mod energy;

@@ -1,0 +1,116 @@
+//! `/api/v1/capacity` against the real daemon: a replayed capture around the
+//! autumn change, its month's peaks and charge compared with a hand computation
+//! from the meter's own registers.
+
+use super::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn a_replayed_month_gives_the_peaks_and_charge_of_a_hand_computation() {
+    let dir = TempDir::new("capacity-replay");
+    let mut meter = Meter::new(60);
+    let from = local("2025-10-24T00:00");
+    let to = local("2025-10-28T00:05");
+    let bytes = meter.capture(from, to, None, None);
+    let capture = write_capture(&dir, "october.dsmr", &bytes);
+    let source = format!("file:{}", capture.display());
+    let d = Daemon::start(
+        dir.path(),
+        &[
+            "--source",
+            &source,
+            "--set",
+            "meter.replay_speed=max",
+            "--set",
+            "history.commit_interval=1s",
+            "--set",
+            "tariff.preset=goteborg-energi",
+        ],
+    );
+    d.wait_status(60, "the end of the replay", |s| {
+        s["link"]["detail"] == "replay finished"
+    })
+    .await;
+    let last_minute = local("2025-10-28T00:04") / 60_000 * 60_000;
+    d.wait_status(60, "the history to catch up", |s| {
+        s["history"]["newest"].as_i64() >= Some(last_minute - 60_000)
+    })
+    .await;
+
+    // By hand: each whole local hour's mean power from the registers, the highest
+    // of each local day, the three highest days, their mean, at 29 SEK/kW.
+    let mut best: Vec<(String, f64, i64)> = Vec::new();
+    let mut t = from;
+    while t + 3_600_000 <= local("2025-10-28T00:00") {
+        let kw = meter.energy(t, t + 3_600_000).0;
+        let day = calendar().iso(t)[..10].to_owned();
+        match best.iter_mut().find(|(d, _, _)| *d == day) {
+            Some(b) if kw > b.1 => *b = (day, kw, t),
+            Some(_) => {}
+            None => best.push((day, kw, t)),
+        }
+        t += 3_600_000;
+    }
+    assert_eq!(best.len(), 4);
+    best.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let top: Vec<_> = best[..3].to_vec();
+    let mean = top.iter().map(|p| p.1).sum::<f64>() / 3.0;
+
+    let v: Value = d.json("/api/v1/capacity?month=2025-10").await;
+    assert_eq!(v["tariff"]["preset"], "Göteborg Energi", "{v:#}");
+    assert_eq!(v["month"], "2025-10");
+    assert_eq!(v["currency"], "SEK");
+    let peaks = v["peaks"].as_array().unwrap();
+    assert_eq!(peaks.len(), 3, "{v:#}");
+    for (p, want) in peaks.iter().zip(&top) {
+        assert_eq!(p["start_ms"].as_i64(), Some(want.2), "{v:#}");
+        assert!(
+            (p["kw"].as_f64().unwrap() - want.1).abs() < 1e-6,
+            "{p} vs {want:?}"
+        );
+    }
+    assert!(
+        (v["mean_kw"].as_f64().unwrap() - mean).abs() < 1e-6,
+        "{v:#}"
+    );
+    assert!(
+        (v["charge"].as_f64().unwrap() - 29.0 * mean).abs() < 1e-4,
+        "{v:#}"
+    );
+    // The history starts on the 24th: the month is not covered, and says so.
+    assert_eq!(v["complete"], false);
+    assert!(v["unknown"].as_str().unwrap().contains("unknown"), "{v:#}");
+    // A past month has no running interval.
+    assert_eq!(v["live"], Value::Null);
+
+    // A bad month is a 400 that says what is allowed.
+    let (status, body) = d.get("/api/v1/capacity?month=2025-13").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("YYYY-MM"), "{body}");
+    let (status, _) = d.get("/api/v1/capacity?mnth=2025-10").await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn capacity_is_unavailable_without_a_history_or_a_tariff() {
+    let dir = TempDir::new("capacity-off");
+    let d = Daemon::start(
+        dir.path(),
+        &[
+            "--source",
+            "tcp://127.0.0.1:9",
+            "--set",
+            "history.enabled=false",
+            "--set",
+            "tariff.preset=ellevio",
+        ],
+    );
+    let (status, body) = d.get("/api/v1/capacity").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("history is off"), "{body}");
+    drop(d);
+    let d = Daemon::start(dir.path(), &["--source", "tcp://127.0.0.1:9"]);
+    let (status, body) = d.get("/api/v1/capacity").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("tariff.preset"), "{body}");
+}

@@ -1,0 +1,39 @@
+// The dashboard's capacity card (started by tests/web/capacity.rs): shown with a
+// tariff set, with the projection, the month's mean and the estimated charge in
+// the tariff's currency; the warning colour when the interval would set a new
+// peak. With no tariff (the API answers 503) the card stays hidden.
+import { join } from 'node:path';
+import { BASE, OUT, open } from '../support/chromium.mjs';
+
+const { ctx, check, until, watch, done } = await open({ width: 1280, height: 900 });
+
+try {
+  const page = ctx.pages()[0] || await ctx.newPage();
+  watch(page);
+  await page.goto(BASE + '/');
+  const api = await page.request.get(BASE + '/api/v1/capacity');
+  if (api.status() === 503) {
+    await until(async () => (await page.evaluate(() => window.p1ib && window.p1ib.ready)), 'the dashboard starts');
+    await page.waitForTimeout(1500);
+    check(!(await page.locator('#capacity-card').isVisible()), 'no tariff: the capacity card is hidden');
+  } else {
+    const card = page.locator('#capacity-card');
+    await until(async () => await card.isVisible(), 'the capacity card is shown');
+    check(/Ellevio/.test(await page.locator('#cap-tariff').textContent()), 'it names the preset');
+    await until(async () => /kW/.test(await page.locator('#cap-projected').textContent()), 'the interval\'s projection is shown');
+    check(/SEK$/.test((await page.locator('#cap-charge').textContent()).trim()), 'the charge is in SEK: ' + await page.locator('#cap-charge').textContent());
+    check(/kW/.test(await page.locator('#cap-mean').textContent()), 'the month\'s mean is shown');
+    // The demo meter's first interval after the start is the month's only one: a new peak.
+    const state = await card.getAttribute('data-state');
+    check(['new_peak', 'near', 'ok', 'not_counted'].includes(state), 'the card carries the state: ' + state);
+    if (state === 'new_peak') {
+      const colour = await page.locator('#cap-projected').evaluate((e) => getComputedStyle(e).color);
+      check(colour === 'rgb(224, 49, 49)', 'a new peak is in the warning colour: ' + colour);
+    }
+    await page.screenshot({ path: join(OUT, 'capacity.png'), fullPage: true });
+  }
+} catch (e) {
+  check(false, 'unexpected: ' + (e && e.stack || e));
+} finally {
+  await done();
+}
