@@ -188,11 +188,14 @@ async fn a_full_disk_keeps_the_daemon_running_and_the_history_resumes_with_the_g
         s["history"]["state"] == "ok"
     })
     .await;
+    // Said once per stretch of failures, not per commit: on a card that is
+    // nearly full a small commit can still fit between two that do not.
     let lines = d.output().join("\n");
-    assert_eq!(
-        lines.matches("history: writing failed").count(),
-        1,
-        "logged once: {lines}"
+    let failed = lines.matches("history: writing failed").count();
+    let again = lines.matches("history: writing again").count();
+    assert!(
+        (1..=3).contains(&failed) && failed == again,
+        "logged once a stretch: {lines}"
     );
     let v = d
         .json(&format!(
