@@ -259,31 +259,44 @@ fn capture(dir: &TempDir, minutes: i64) -> (PathBuf, Vec<i64>) {
     (write_capture(dir, "capture.txt", &bytes), times)
 }
 
+/// `[export]` settings (`key`, value) as command-line keys; `section.key`
+/// stays as it is, and `source` is the meter's source.
+fn settings_of<'a>(settings: &[(&str, &'a str)]) -> (Option<&'a str>, Vec<(String, &'a str)>) {
+    let mut source = None;
+    let mut keys = Vec::new();
+    for (k, v) in settings {
+        match *k {
+            "source" => source = Some(*v),
+            k if k.contains('.') => keys.push((k.to_owned(), *v)),
+            k => keys.push((format!("export.{k}"), *v)),
+        }
+    }
+    (source, keys)
+}
+
 /// A daemon replaying `capture` at 500 telegrams a second into the export.
 fn exporting(dir: &Path, capture: &Path, export: &[(&str, &str)]) -> Daemon {
-    let source = format!("file:{}", capture.display());
-    let mut args: Vec<String> = [
-        "--source",
-        &source,
-        "--set",
-        "meter.replay_speed=2ms",
-        "--set",
-        "history.commit_interval=1s",
-        "--set",
-        "export.enabled=true",
-        "--set",
-        "export.interval=1s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    for (k, v) in export {
-        args.push("--set".into());
-        let section = if k.contains('.') { "" } else { "export." };
-        args.push(format!("{section}{k}={v}"));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Daemon::start(dir, &args)
+    let mut all = vec![
+        ("meter.replay_speed", "2ms"),
+        ("export.enabled", "true"),
+        ("export.interval", "1s"),
+    ];
+    let (_, keys) = settings_of(export);
+    all.extend(keys.iter().map(|(k, v)| (k.as_str(), *v)));
+    Daemon::replaying_with(dir, capture, &all)
+}
+
+/// A daemon sending to `url`, on its simulated meter or a `source`, with more
+/// settings as [`settings_of`] reads them.
+fn simulated(dir: &Path, url: &str, settings: &[(&str, &str)]) -> Daemon {
+    let (source, keys) = settings_of(settings);
+    let mut all = vec![
+        ("export.enabled", "true"),
+        ("export.url", url),
+        ("export.interval", "1s"),
+    ];
+    all.extend(keys.iter().map(|(k, v)| (k.as_str(), *v)));
+    Daemon::with(dir, source, &all)
 }
 
 fn export_status(s: &serde_json::Value) -> &serde_json::Value {
@@ -529,17 +542,7 @@ async fn a_failing_database_is_said_and_the_backlog_stays_within_its_bound() {
 async fn a_refused_connection_and_wrong_credentials_are_said() {
     let dir = TempDir::new("export-refused");
     let closed = format!("http://127.0.0.1:{}/write", free_port());
-    let daemon = Daemon::start(
-        dir.path(),
-        &[
-            "--set",
-            "export.enabled=true",
-            "--set",
-            &format!("export.url={closed}"),
-            "--set",
-            "export.interval=1s",
-        ],
-    );
+    let daemon = simulated(dir.path(), &closed, &[]);
     let s = daemon
         .wait_status(30, "the export failing", |s| {
             export_status(s)["state"] == "failing"
@@ -559,20 +562,10 @@ async fn a_refused_connection_and_wrong_credentials_are_said() {
     let db = influxdb(&dir.join("db"), true).await;
     let url = db.url("/write?db=p1ib");
     let dir2 = TempDir::new("export-creds");
-    let daemon = Daemon::start(
+    let daemon = simulated(
         dir2.path(),
-        &[
-            "--set",
-            "export.enabled=true",
-            "--set",
-            &format!("export.url={url}"),
-            "--set",
-            "export.interval=1s",
-            "--set",
-            "export.username=admin",
-            "--set",
-            "export.password=wrong-password",
-        ],
+        &url,
+        &[("username", "admin"), ("password", "wrong-password")],
     );
     let s = daemon
         .wait_status(30, "the export failing", |s| {
@@ -594,23 +587,14 @@ async fn the_grafana_dashboard_queries_find_the_pushed_series() {
     std::fs::create_dir_all(dir.join("vm")).unwrap();
     let vm = victoria_metrics(&dir.join("vm")).await;
     let url = vm.url("/api/v1/write");
-    let daemon = Daemon::start(
+    let daemon = simulated(
         dir.path(),
+        &url,
         &[
-            "--source",
-            "simulate:se",
-            "--set",
-            "meter.replay_speed=200ms",
-            "--set",
-            "export.enabled=true",
-            "--set",
-            &format!("export.url={url}"),
-            "--set",
-            "export.format=remote_write",
-            "--set",
-            "export.interval=1s",
-            "--set",
-            "export.site=grafana",
+            ("source", "simulate:se"),
+            ("meter.replay_speed", "200ms"),
+            ("format", "remote_write"),
+            ("site", "grafana"),
         ],
     );
     daemon
@@ -698,22 +682,12 @@ async fn https_with_a_ca_file() {
     let _vm = Server::start("victoria-metrics", args, port, "").await;
     let url = format!("https://127.0.0.1:{port}/api/v1/write");
     let start = |dir: &Path, ca: Option<&Path>| {
-        let mut args = vec![
-            "--set".to_owned(),
-            "export.enabled=true".into(),
-            "--set".into(),
-            format!("export.url={url}"),
-            "--set".into(),
-            "export.format=remote_write".into(),
-            "--set".into(),
-            "export.interval=1s".into(),
-        ];
-        if let Some(ca) = ca {
-            args.push("--set".into());
-            args.push(format!("export.ca_file={}", ca.display()));
+        let ca = ca.map(|p| p.display().to_string());
+        let mut settings = vec![("format", "remote_write")];
+        if let Some(ca) = &ca {
+            settings.push(("ca_file", ca.as_str()));
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        Daemon::start(dir, &args)
+        simulated(dir, &url, &settings)
     };
     let trusted = TempDir::new("export-tls-ca");
     let daemon = start(trusted.path(), Some(&tls.ca));
@@ -785,19 +759,7 @@ async fn influxdb_2_tokens_and_remote_write_bearers_are_sent_as_their_apis_say()
     let (base, mut rx) = recording_server().await;
     let dir = TempDir::new("export-v2");
     let url = format!("{base}/api/v2/write?org=home&bucket=p1ib");
-    let daemon = Daemon::start(
-        dir.path(),
-        &[
-            "--set",
-            "export.enabled=true",
-            "--set",
-            &format!("export.url={url}"),
-            "--set",
-            "export.interval=1s",
-            "--set",
-            "export.token=s3cr3t-token",
-        ],
-    );
+    let daemon = simulated(dir.path(), &url, &[("token", "s3cr3t-token")]);
     let r = tokio::time::timeout(WAIT, rx.recv())
         .await
         .unwrap()
@@ -824,20 +786,10 @@ async fn influxdb_2_tokens_and_remote_write_bearers_are_sent_as_their_apis_say()
 
     let dir = TempDir::new("export-bearer");
     let url = format!("{base}/api/v1/write");
-    let daemon = Daemon::start(
+    let daemon = simulated(
         dir.path(),
-        &[
-            "--set",
-            "export.enabled=true",
-            "--set",
-            &format!("export.url={url}"),
-            "--set",
-            "export.format=remote_write",
-            "--set",
-            "export.interval=1s",
-            "--set",
-            "export.token=b34rer",
-        ],
+        &url,
+        &[("format", "remote_write"), ("token", "b34rer")],
     );
     let r = loop {
         let r = tokio::time::timeout(WAIT, rx.recv())

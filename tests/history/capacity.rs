@@ -13,19 +13,10 @@ async fn a_replayed_month_gives_the_peaks_and_charge_of_a_hand_computation() {
     let to = local("2025-10-28T00:05");
     let bytes = meter.capture(from, to, None, None);
     let capture = write_capture(&dir, "october.dsmr", &bytes);
-    let source = format!("file:{}", capture.display());
-    let d = Daemon::start(
+    let d = Daemon::replaying_with(
         dir.path(),
-        &[
-            "--source",
-            &source,
-            "--set",
-            "meter.replay_speed=max",
-            "--set",
-            "history.commit_interval=1s",
-            "--set",
-            "tariff.preset=goteborg-energi",
-        ],
+        &capture,
+        &[("tariff.preset", "goteborg-energi")],
     );
     d.wait_status(60, "the end of the replay", |s| {
         s["link"]["detail"] == "replay finished"

@@ -58,18 +58,32 @@ impl Daemon {
 
     /// A daemon replaying `capture` as fast as it can, committing every second.
     pub fn replaying(dir: &Path, capture: &Path) -> Daemon {
+        Daemon::replaying_with(dir, capture, &[])
+    }
+
+    /// [`Daemon::replaying`] with more settings (`section.key`, value).
+    pub fn replaying_with(dir: &Path, capture: &Path, settings: &[(&str, &str)]) -> Daemon {
         let source = format!("file:{}", capture.display());
-        Daemon::start(
-            dir,
-            &[
-                "--source",
-                &source,
-                "--set",
-                "meter.replay_speed=max",
-                "--set",
-                "history.commit_interval=1s",
-            ],
-        )
+        let mut all = vec![
+            ("meter.replay_speed", "max"),
+            ("history.commit_interval", "1s"),
+        ];
+        all.extend_from_slice(settings);
+        Daemon::with(dir, Some(&source), &all)
+    }
+
+    /// A daemon reading `source` (`None`: the simulated meter) with `settings`
+    /// (`section.key`, value) set on the command line.
+    pub fn with(dir: &Path, source: Option<&str>, settings: &[(&str, &str)]) -> Daemon {
+        let mut args: Vec<String> = Vec::new();
+        if let Some(source) = source {
+            args.extend(["--source".to_owned(), source.to_owned()]);
+        }
+        for (k, v) in settings {
+            args.extend(["--set".to_owned(), format!("{k}={v}")]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Daemon::start(dir, &args)
     }
 
     pub fn url(&self, path: &str) -> String {

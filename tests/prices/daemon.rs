@@ -20,38 +20,21 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
     let mut meter = Meter::new(10);
     let bytes = meter.capture(from, to + 60_000, None, None);
     let capture = write_capture(&dir, "today.dsmr", &bytes);
-    let source = format!("file:{}", capture.display());
-    let base = format!("prices.base_url={}", server.url("/api"));
-    let token = format!("prices.token={TOKEN}");
-    let d = Daemon::start(
+    let base = server.url("/api");
+    let d = Daemon::replaying_with(
         dir.path(),
+        &capture,
         &[
-            "--source",
-            &source,
-            "--set",
-            "meter.replay_speed=max",
-            "--set",
-            "history.commit_interval=1s",
-            "--set",
-            "log.level=debug",
-            "--set",
-            "prices.provider=entsoe",
-            "--set",
-            "prices.area=SE3",
-            "--set",
-            &base,
-            "--set",
-            &token,
-            "--set",
-            "prices.currency=SEK",
-            "--set",
-            "prices.eur_rate=10",
-            "--set",
-            "prices.energy_tax=0.5",
-            "--set",
-            "prices.vat_percent=25",
-            "--set",
-            "prices.export_bonus=0.1",
+            ("log.level", "debug"),
+            ("prices.provider", "entsoe"),
+            ("prices.area", "SE3"),
+            ("prices.base_url", &base),
+            ("prices.token", TOKEN),
+            ("prices.currency", "SEK"),
+            ("prices.eur_rate", "10"),
+            ("prices.energy_tax", "0.5"),
+            ("prices.vat_percent", "25"),
+            ("prices.export_bonus", "0.1"),
         ],
     );
     d.wait_status(60, "the end of the replay", |s| {
