@@ -20,6 +20,7 @@
 //! - [`web`]: the web UI (dashboard, settings, firmware) and the HTTP APIs.
 //! - [`prices`]: spot prices from a provider, the cost formula, cost per interval.
 //! - [`tariff`]: capacity tariffs: rules, operator presets, holidays, the pure engine.
+//! - [`export`]: readings to a time-series database, with the history as the buffer.
 //! - `main.rs`: parses the command line and maps the outcome to an exit code.
 
 pub mod app;
