@@ -262,6 +262,24 @@ mod tests {
     }
 
     #[test]
+    fn the_export_needs_the_history_and_keeps_its_raw_readings() {
+        let mut raw = super::super::RawConfig::default();
+        raw.export.enabled = true;
+        raw.export.url = "http://db:8428/api/v1/write".into();
+        let config = raw.check().unwrap();
+        assert!(
+            config.history.export,
+            "the history keeps raw readings for the export"
+        );
+        raw.history.enabled = false;
+        let e = raw.check().unwrap_err().to_string();
+        assert!(
+            e.contains("export.enabled") && e.contains("history.enabled = true"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_values_are_named() {
         let e = check(RawExport {
             url: "http://db:8428/api/v1/write".into(),
