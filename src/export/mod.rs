@@ -115,10 +115,17 @@ impl Sender {
     pub fn new(config: &ExportConfig) -> Result<Sender, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut url = reqwest::Url::parse(&config.url).map_err(|e| e.to_string())?;
-        if config.format == ExportFormat::Influx
-            && !url.query_pairs().any(|(k, _)| k == "precision")
-        {
-            url.query_pairs_mut().append_pair("precision", "ms");
+        if config.format == ExportFormat::Influx {
+            // Times are sent in milliseconds, whatever the URL said.
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != "precision")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            url.query_pairs_mut()
+                .clear()
+                .extend_pairs(kept)
+                .append_pair("precision", "ms");
         }
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("p1ib/", env!("CARGO_PKG_VERSION")))
@@ -856,6 +863,19 @@ mod tests {
         );
         assert_eq!(parts, whole);
         assert_eq!(thin_to_step(all, 0, 0).len(), 100);
+    }
+
+    #[test]
+    fn line_protocol_is_always_sent_in_milliseconds() {
+        let config = |url: &str| ExportConfig {
+            enabled: true,
+            url: url.into(),
+            ..ExportConfig::default()
+        };
+        let s = Sender::new(&config("http://db:8086/write?db=p1ib&precision=s")).unwrap();
+        assert_eq!(s.url.query(), Some("db=p1ib&precision=ms"));
+        let s = Sender::new(&config("http://db:8428/write")).unwrap();
+        assert_eq!(s.url.query(), Some("precision=ms"));
     }
 
     #[test]
