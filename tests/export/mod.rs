@@ -8,22 +8,14 @@
 //! status and a backlog that stays within `export.max_backlog`.
 
 use crate::history::{Daemon, Meter, TempDir, write_capture};
+use crate::mqtt::support::free_port;
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Upper bound for anything a test waits for.
 const WAIT: Duration = Duration::from_secs(90);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -122,12 +114,15 @@ impl Drop for Server {
     }
 }
 
-/// VictoriaMetrics keeping one sample per series and millisecond, with no
-/// retention limit and queries that see the newest data at once.
-async fn victoria_metrics(dir: &Path) -> Server {
+/// VictoriaMetrics with its storage in `dir/vm`, keeping one sample per series
+/// and millisecond, with no retention limit and queries that see the newest
+/// data at once; `extra` flags besides (TLS).
+async fn victoria_metrics(dir: &Path, extra: &[String]) -> Server {
+    let storage = dir.join("vm");
+    std::fs::create_dir_all(&storage).unwrap();
     let port = free_port();
-    let args = vec![
-        format!("-storageDataPath={}", dir.display()),
+    let mut args = vec![
+        format!("-storageDataPath={}", storage.display()),
         format!("-httpListenAddr=127.0.0.1:{port}"),
         "-dedup.minScrapeInterval=1ms".into(),
         "-retentionPeriod=100y".into(),
@@ -135,7 +130,14 @@ async fn victoria_metrics(dir: &Path) -> Server {
         "-search.disableCache".into(),
         "-loggerLevel=ERROR".into(),
     ];
-    Server::start("victoria-metrics", args, port, "/health").await
+    args.extend_from_slice(extra);
+    // A TLS listener is only waited for (the tests' client does not trust its CA).
+    let health = if extra.iter().any(|a| a == "-tls") {
+        ""
+    } else {
+        "/health"
+    };
+    Server::start("victoria-metrics", args, port, health).await
 }
 
 /// The timestamps VictoriaMetrics holds of one metric, per series labels.
@@ -182,8 +184,11 @@ async fn vm_voltages(vm: &Server, n: usize) -> BTreeMap<String, Vec<i64>> {
     .await
 }
 
-/// InfluxDB 1.x with its own directories and ports; `auth`: an admin `admin:secret`.
+/// InfluxDB 1.x with its directories in `dir/db` and ports of its own; `auth`:
+/// an admin `admin:secret`.
 async fn influxdb(dir: &Path, auth: bool) -> Server {
+    let dir = dir.join("db");
+    std::fs::create_dir_all(&dir).unwrap();
     let (port, rpc) = (free_port(), free_port());
     let d = dir.display();
     let conf = format!(
@@ -303,6 +308,17 @@ fn export_status(s: &serde_json::Value) -> &serde_json::Value {
     &s["export"]
 }
 
+/// Waits for the export to fail and gives the status and its message.
+async fn failing(daemon: &Daemon) -> (serde_json::Value, String) {
+    let s = daemon
+        .wait_status(30, "the export failing", |s| {
+            export_status(s)["state"] == "failing"
+        })
+        .await;
+    let message = export_status(&s)["message"].as_str().unwrap().to_owned();
+    (s, message)
+}
+
 fn replay_done(s: &serde_json::Value) -> bool {
     s["link"]["detail"].as_str() == Some("replay finished")
 }
@@ -329,8 +345,7 @@ fn assert_once(what: &str, got: &[i64], want: &[i64]) {
 #[tokio::test]
 async fn victoria_metrics_gets_every_reading_once_across_an_outage_and_a_kill() {
     let dir = TempDir::new("export-vm");
-    std::fs::create_dir_all(dir.join("vm")).unwrap();
-    let mut vm = victoria_metrics(&dir.join("vm")).await;
+    let mut vm = victoria_metrics(dir.path(), &[]).await;
     let (capture, times) = capture(&dir, 90);
     let url = vm.url("/api/v1/write");
     // A slow backlog, so that the kill comes in the middle of it.
@@ -400,8 +415,7 @@ async fn victoria_metrics_gets_every_reading_once_across_an_outage_and_a_kill() 
 #[tokio::test]
 async fn influxdb_gets_every_reading_once_across_an_outage() {
     let dir = TempDir::new("export-influx");
-    std::fs::create_dir_all(dir.join("db")).unwrap();
-    let mut db = influxdb(&dir.join("db"), true).await;
+    let mut db = influxdb(dir.path(), true).await;
     let (capture, times) = capture(&dir, 40);
     let url = db.url("/write?db=p1ib");
     // No raw readings kept for the history's own sake: the export keeps them.
@@ -422,11 +436,7 @@ async fn influxdb_gets_every_reading_once_across_an_outage() {
         })
         .await;
     db.down();
-    daemon
-        .wait_status(30, "the export failing", |s| {
-            export_status(s)["state"] == "failing"
-        })
-        .await;
+    failing(&daemon).await;
     db.up().await;
     daemon
         .wait_status(90, "the replay and the backlog done", |s| {
@@ -453,8 +463,7 @@ async fn influxdb_gets_every_reading_once_across_an_outage() {
 #[tokio::test]
 async fn victoria_metrics_takes_line_protocol() {
     let dir = TempDir::new("export-vm-influx");
-    std::fs::create_dir_all(dir.join("vm")).unwrap();
-    let vm = victoria_metrics(&dir.join("vm")).await;
+    let vm = victoria_metrics(dir.path(), &[]).await;
     let (capture, times) = capture(&dir, 20);
     let url = vm.url("/write");
     let daemon = exporting(dir.path(), &capture, &[("format", "influx"), ("url", &url)]);
@@ -543,23 +552,12 @@ async fn a_refused_connection_and_wrong_credentials_are_said() {
     let dir = TempDir::new("export-refused");
     let closed = format!("http://127.0.0.1:{}/write", free_port());
     let daemon = simulated(dir.path(), &closed, &[]);
-    let s = daemon
-        .wait_status(30, "the export failing", |s| {
-            export_status(s)["state"] == "failing"
-        })
-        .await;
-    assert!(
-        export_status(&s)["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot connect"),
-        "{s:#}"
-    );
+    let (s, message) = failing(&daemon).await;
+    assert!(message.contains("cannot connect"), "{s:#}");
     assert_eq!(export_status(&s)["target"], closed.as_str());
     daemon.stop();
 
-    std::fs::create_dir_all(dir.join("db")).unwrap();
-    let db = influxdb(&dir.join("db"), true).await;
+    let db = influxdb(dir.path(), true).await;
     let url = db.url("/write?db=p1ib");
     let dir2 = TempDir::new("export-creds");
     let daemon = simulated(
@@ -567,12 +565,7 @@ async fn a_refused_connection_and_wrong_credentials_are_said() {
         &url,
         &[("username", "admin"), ("password", "wrong-password")],
     );
-    let s = daemon
-        .wait_status(30, "the export failing", |s| {
-            export_status(s)["state"] == "failing"
-        })
-        .await;
-    let message = export_status(&s)["message"].as_str().unwrap();
+    let (s, message) = failing(&daemon).await;
     assert!(message.contains("HTTP 401"), "{s:#}");
     assert!(!s.to_string().contains("wrong-password"));
     assert!(!daemon.output().join("\n").contains("wrong-password"));
@@ -584,8 +577,7 @@ async fn a_refused_connection_and_wrong_credentials_are_said() {
 #[tokio::test]
 async fn the_grafana_dashboard_queries_find_the_pushed_series() {
     let dir = TempDir::new("export-grafana");
-    std::fs::create_dir_all(dir.join("vm")).unwrap();
-    let vm = victoria_metrics(&dir.join("vm")).await;
+    let vm = victoria_metrics(dir.path(), &[]).await;
     let url = vm.url("/api/v1/write");
     let daemon = simulated(
         dir.path(),
@@ -668,19 +660,14 @@ async fn the_grafana_dashboard_queries_find_the_pushed_series() {
 #[tokio::test]
 async fn https_with_a_ca_file() {
     let dir = TempDir::new("export-tls");
-    std::fs::create_dir_all(dir.join("vm")).unwrap();
     let tls = crate::mqtt::support::make_certificates(dir.path(), false);
-    let port = free_port();
-    let args = vec![
-        format!("-storageDataPath={}", dir.join("vm").display()),
-        format!("-httpListenAddr=127.0.0.1:{port}"),
-        "-tls".into(),
+    let tls_flags = [
+        "-tls".to_owned(),
         format!("-tlsCertFile={}", dir.join("server.pem").display()),
         format!("-tlsKeyFile={}", dir.join("server.key").display()),
-        "-loggerLevel=ERROR".into(),
     ];
-    let _vm = Server::start("victoria-metrics", args, port, "").await;
-    let url = format!("https://127.0.0.1:{port}/api/v1/write");
+    let vm = victoria_metrics(dir.path(), &tls_flags).await;
+    let url = format!("https://127.0.0.1:{}/api/v1/write", vm.port);
     let start = |dir: &Path, ca: Option<&Path>| {
         let ca = ca.map(|p| p.display().to_string());
         let mut settings = vec![("format", "remote_write")];
@@ -699,16 +686,8 @@ async fn https_with_a_ca_file() {
     daemon.stop();
     let untrusted = TempDir::new("export-tls-no-ca");
     let daemon = start(untrusted.path(), None);
-    let s = daemon
-        .wait_status(30, "the export failing", |s| {
-            export_status(s)["state"] == "failing"
-        })
-        .await;
-    let message = export_status(&s)["message"]
-        .as_str()
-        .unwrap()
-        .to_lowercase();
-    assert!(message.contains("certificate"), "{message}");
+    let (_, message) = failing(&daemon).await;
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
     daemon.stop();
 }
 
