@@ -18,15 +18,8 @@ async fn a_replayed_month_gives_the_peaks_and_charge_of_a_hand_computation() {
         &capture,
         &[("tariff.preset", "goteborg-energi")],
     );
-    d.wait_status(60, "the end of the replay", |s| {
-        s["link"]["detail"] == "replay finished"
-    })
-    .await;
     let last_minute = local("2025-10-28T00:04") / 60_000 * 60_000;
-    d.wait_status(60, "the history to catch up", |s| {
-        s["history"]["newest"].as_i64() >= Some(last_minute - 60_000)
-    })
-    .await;
+    d.replayed(last_minute).await;
 
     // By hand: each whole local hour's mean power from the registers, the highest
     // of each local day, the three highest days, their mean, at 29 SEK/kW.

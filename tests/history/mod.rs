@@ -123,6 +123,19 @@ impl Daemon {
         }
     }
 
+    /// Waits for the replay to end and the history to hold its minutes up to
+    /// the one before `last_minute` (ms).
+    pub async fn replayed(&self, last_minute: i64) {
+        self.wait_status(60, "the end of the replay", |s| {
+            s["link"]["detail"] == "replay finished"
+        })
+        .await;
+        self.wait_status(60, "the history to catch up", |s| {
+            s["history"]["newest"].as_i64() >= Some(last_minute - 60_000)
+        })
+        .await;
+    }
+
     /// SIGTERM, and waits for a clean exit (the final commit).
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();

@@ -37,14 +37,7 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
             ("prices.export_bonus", "0.1"),
         ],
     );
-    d.wait_status(60, "the end of the replay", |s| {
-        s["link"]["detail"] == "replay finished"
-    })
-    .await;
-    d.wait_status(60, "the history to catch up", |s| {
-        s["history"]["newest"].as_i64() >= Some(to - 60_000)
-    })
-    .await;
+    d.replayed(to).await;
     // Today's prices, fetched once the history file is open.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let prices = loop {

@@ -126,8 +126,16 @@ fn record(store: &mut Store, cal: &Calendar, y: &Year<'_>, channels: Vec<Channel
     }
 }
 
+/// [`known_history`] written off the async threads.
+pub(super) async fn known_history_in(dir: &std::path::Path) -> std::path::PathBuf {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || known_history(&dir))
+        .await
+        .unwrap()
+}
+
 /// The history file: the two Octobers, minute rows for 20 October to 3 November 2025.
-pub(super) fn known_history(dir: &std::path::Path) -> std::path::PathBuf {
+fn known_history(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("history.sqlite");
     let cal = stockholm();
     let mut store = Store::open(&path, cal.clone()).expect("a new store opens");
@@ -212,12 +220,7 @@ pub(super) async fn run_page(web: Web, script: &'static str) {
 async fn energy_view_shows_known_history_in_headless_chromium() {
     let _one = crate::support::browser::CHROMIUM.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = tokio::task::spawn_blocking({
-        let dir = dir.path().to_owned();
-        move || known_history(&dir)
-    })
-    .await
-    .unwrap();
+    let path = known_history_in(dir.path()).await;
     let config = layers(dir.path()).load().unwrap();
     let mut deps = WebDeps::new(p1ib::hub::Hub::default(), config);
     deps.device = fake_device(dir.path());

@@ -6,7 +6,7 @@
 //! the card.
 
 use super::common::*;
-use super::energy::{known_history, run_page, stockholm};
+use super::energy::{known_history_in, run_page, stockholm};
 use axum::http::StatusCode;
 use p1ib::config::RawPrices;
 use p1ib::history::History;
@@ -39,12 +39,7 @@ fn day(prices: &Prices, from: i64, minutes: i64, spot: impl Fn(i64) -> f64) {
 async fn price_card_and_cost_in_headless_chromium() {
     let _one = crate::support::browser::CHROMIUM.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let path = tokio::task::spawn_blocking({
-        let dir = dir.path().to_owned();
-        move || known_history(&dir)
-    })
-    .await
-    .unwrap();
+    let path = known_history_in(dir.path()).await;
     let mut config = layers(dir.path()).load().unwrap();
     config.prices = crate::prices::config(RawPrices {
         provider: "elprisetjustnu".into(),
