@@ -4,6 +4,7 @@
 //! - [`p1`]: the protocol core, bytes to [`p1::Telegram`]; pure, no I/O.
 //! - [`capture`]: capture files of a meter's bytes, raw or hex text.
 //! - [`identity`]: the device's stable id, read once.
+//! - [`http`]: the one way HTTP clients are made (rustls on ring, user agent, timeouts).
 //! - [`cli`]: the command line: `p1ib decode` and the daemon's flags.
 //! - [`config`]: configuration layers (defaults, file, settings, env, flags), checked.
 //! - [`source`]: where the meter's bytes come from (serial, TCP, replay, simulator).
@@ -30,6 +31,7 @@ pub mod config;
 pub mod ecosystem;
 pub mod export;
 pub mod history;
+pub mod http;
 pub mod hub;
 pub mod identity;
 pub mod leds;

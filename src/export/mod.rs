@@ -113,7 +113,6 @@ enum Auth {
 
 impl Sender {
     pub fn new(config: &ExportConfig) -> Result<Sender, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut url = reqwest::Url::parse(&config.url).map_err(|e| e.to_string())?;
         if config.format == ExportFormat::Influx {
             // Times are sent in milliseconds, whatever the URL said.
@@ -127,11 +126,9 @@ impl Sender {
                 .extend_pairs(kept)
                 .append_pair("precision", "ms");
         }
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("p1ib/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .timeout(config.timeout)
-            .pool_max_idle_per_host(1);
+        let mut builder =
+            crate::http::client(config.timeout.min(Duration::from_secs(10)), config.timeout)
+                .pool_max_idle_per_host(1);
         if let Some(path) = &config.ca_file {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("export.ca_file {}: {e}", path.display()))?;

@@ -75,11 +75,7 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(config: PricesConfig, timeout: Duration) -> Result<Fetcher, FetchError> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("p1ib/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout)
-            .timeout(timeout)
+        let client = crate::http::client(timeout, timeout)
             .build()
             .map_err(|e| FetchError::Http(e.without_url().to_string()))?;
         Ok(Fetcher {

@@ -186,13 +186,7 @@ struct Inner {
 
 impl Updater {
     pub fn new(settings: Settings) -> Result<Updater, UpdateError> {
-        // reqwest is built with rustls and no built-in provider: use ring (small, builds for
-        // every Pi) and the system's CA store (Depends: ca-certificates).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("p1ib/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(Duration::from_secs(600))
+        let client = crate::http::client(Duration::from_secs(20), Duration::from_secs(600))
             .build()
             .map_err(|source| UpdateError::Http {
                 url: settings.base_url.clone(),
