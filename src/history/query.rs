@@ -447,6 +447,31 @@ fn energy_rows(
         .collect())
 }
 
+/// Import and export kWh of a stored interval: `1-0:1.8.0` / `1-0:2.8.0`, else
+/// the sum of their tariff registers (`1-0:1.8.1`, `1-0:1.8.2`, …), 0 without
+/// either: what the costs and the capacity tariff count.
+pub fn import_export_kwh(row: &EnergyRow, channels: &[Channel]) -> (f64, f64) {
+    let (mut imp, mut imp_t, mut exp, mut exp_t) = (None, 0.0, None, 0.0);
+    for &(id, e) in &row.interval.energy {
+        let Some(c) = channels.iter().find(|c| c.id == id) else {
+            continue;
+        };
+        let v = match c.unit.as_str() {
+            "Wh" => e / 1000.0,
+            "kWh" => e,
+            _ => continue,
+        };
+        match c.obis.as_str() {
+            "1-0:1.8.0" => *imp.get_or_insert(0.0) += v,
+            "1-0:2.8.0" => *exp.get_or_insert(0.0) += v,
+            o if o.starts_with("1-0:1.8.") => imp_t += v,
+            o if o.starts_with("1-0:2.8.") => exp_t += v,
+            _ => {}
+        }
+    }
+    (imp.unwrap_or(imp_t), exp.unwrap_or(exp_t))
+}
+
 /// Energy in the API's units: registers in Wh become kWh (varh kvarh, VAh kVAh).
 fn view(cal: &Calendar, start: i64, end: i64, row: &EnergyRow, channels: &[Channel]) -> EnergyView {
     let mut registers = BTreeMap::new();

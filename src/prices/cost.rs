@@ -5,7 +5,7 @@
 
 use super::{Slot, find, formula};
 use crate::config::Formula;
-use crate::history::query::EnergyResponse;
+use crate::history::query::{EnergyResponse, import_export_kwh};
 use crate::history::store::{Channel, EnergyRow, Reader, Step, StoreError};
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -18,30 +18,6 @@ pub struct Cost {
     pub cost: Option<f64>,
     /// What the exported energy earned.
     pub export_income: Option<f64>,
-}
-
-/// Import and export kWh of a stored interval: `1-0:1.8.0` / `1-0:2.8.0`, else
-/// the sum of their tariff registers (`1-0:1.8.1`, `1-0:1.8.2`, …).
-pub fn kwh(row: &EnergyRow, channels: &[Channel]) -> (f64, f64) {
-    let (mut imp, mut imp_t, mut exp, mut exp_t) = (None, 0.0, None, 0.0);
-    for &(id, e) in &row.interval.energy {
-        let Some(c) = channels.iter().find(|c| c.id == id) else {
-            continue;
-        };
-        let v = match c.unit.as_str() {
-            "Wh" => e / 1000.0,
-            "kWh" => e,
-            _ => continue,
-        };
-        match c.obis.as_str() {
-            "1-0:1.8.0" => *imp.get_or_insert(0.0) += v,
-            "1-0:2.8.0" => *exp.get_or_insert(0.0) += v,
-            o if o.starts_with("1-0:1.8.") => imp_t += v,
-            o if o.starts_with("1-0:2.8.") => exp_t += v,
-            _ => {}
-        }
-    }
-    (imp.unwrap_or(imp_t), exp.unwrap_or(exp_t))
 }
 
 /// The cost of each interval `[start, end)` (sorted, not overlapping) from the
@@ -63,7 +39,7 @@ pub fn costs(
         let (mut cost, mut income) = (Some(0.0), Some(0.0));
         while q < quarters.len() && quarters[q].start < end {
             let row = &quarters[q];
-            let (imp, exp) = kwh(row, channels);
+            let (imp, exp) = import_export_kwh(row, channels);
             let spot = find(slots, row.start).map(|s| s.spot);
             let price = formula::import_price(f, spot, row.start, tz);
             let export_price = formula::export_price(f, spot);
@@ -256,6 +232,6 @@ mod tests {
                 ..Bucket::default()
             },
         };
-        assert_eq!(kwh(&row, &ch), (0.75, 0.0));
+        assert_eq!(import_export_kwh(&row, &ch), (0.75, 0.0));
     }
 }

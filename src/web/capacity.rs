@@ -6,6 +6,7 @@
 use super::Web;
 use super::error::ApiError;
 use crate::history::clock::{Calendar, Span};
+use crate::history::query::import_export_kwh;
 use crate::history::store::Step;
 use crate::p1::Obis;
 use crate::tariff::report::{self, MeterView, Report};
@@ -44,29 +45,12 @@ fn import_rows(
     to: i64,
 ) -> Result<(Vec<Energy>, Option<i64>), crate::history::store::StoreError> {
     let channels = r.channels()?;
-    let kwh = |id: u16, e: f64, obis: &str| {
-        channels
-            .iter()
-            .find(|c| c.id == id && c.obis.starts_with(obis))
-            .map(|c| if c.unit == "Wh" { e / 1000.0 } else { e })
-    };
     let rows = r
         .energy(Step::Quarter, from, to)?
         .into_iter()
-        .filter_map(|row| {
-            let e = &row.interval.energy;
-            let total: Option<f64> = e
-                .iter()
-                .filter_map(|&(id, v)| kwh(id, v, "1-0:1.8.0"))
-                .reduce(|a, b| a + b);
-            let tariffs: Option<f64> = e
-                .iter()
-                .filter_map(|&(id, v)| kwh(id, v, "1-0:1.8."))
-                .reduce(|a, b| a + b);
-            Some(Energy {
-                start: row.start,
-                kwh: total.or(tariffs)?,
-            })
+        .map(|row| Energy {
+            start: row.start,
+            kwh: import_export_kwh(&row, &channels).0,
         })
         .collect();
     Ok((rows, r.first_energy()?))
