@@ -557,7 +557,8 @@ impl Run {
         let interval = self.config.interval.as_millis() as i64;
         let lag = (2 * interval).max(120_000);
         if self.cursor.skip_ahead(newest, lag, interval) {
-            self.drop_old(newest).await;
+            // What was skipped is backlog; past max_backlog it is dropped when
+            // the backlog is counted, after this request.
             return Step::Done(true);
         }
         let before = unstored.from_minute.map_or(i64::MAX, |m| m * 60_000);
