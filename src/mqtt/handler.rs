@@ -207,8 +207,7 @@ impl Handler {
         }
         let now = Instant::now();
         if let Some(r) = self.limiter.offer(reading, now) {
-            self.publisher.reading(&r, now, false, &mut self.out);
-            self.send();
+            self.publish(&r, now);
         }
     }
 
@@ -216,9 +215,23 @@ impl Handler {
     fn on_due(&mut self) {
         let now = Instant::now();
         if let Some(r) = self.limiter.take(now) {
-            self.publisher.reading(&r, now, false, &mut self.out);
-            self.send();
+            self.publish(&r, now);
         }
+    }
+
+    /// A reading's messages; when it names the meter model for the first time
+    /// (or another one), the price and capacity configs go out again too, so
+    /// that every config carries the same device block.
+    fn publish(&mut self, r: &Reading, now: Instant) {
+        let model = self.publisher.model();
+        self.publisher.reading(r, now, false, &mut self.out);
+        if self.publisher.model() != model {
+            self.prices_announced = None;
+            self.push_prices();
+            self.capacity_announced = false;
+            self.publish_capacity();
+        }
+        self.send();
     }
 
     /// The updater's status changed, or (`Err`) the updater is gone.
@@ -290,7 +303,7 @@ impl Handler {
             }
             return;
         };
-        let model = self.hub.latest().and_then(|r| r.ident.clone());
+        let model = self.publisher.model();
         super::capacity::messages(
             &self.s,
             &state,

@@ -147,9 +147,16 @@ impl Publisher {
     /// (after a connect or a Home Assistant restart).
     pub fn reading(&mut self, r: &Reading, now: Instant, full: bool, out: &mut Vec<Message>) {
         if r.ident.is_some() && self.model != r.ident {
-            // the device block changes: announce everything again
+            // The device block changes: every config goes out again at once,
+            // those of values this reading does not carry too (the update
+            // diagnostic, an hourly list's registers), so that no entity keeps
+            // the old block.
             self.model = r.ident.clone();
+            let before = self.registry.announced();
             self.registry.unannounce();
+            for i in before {
+                self.announce(i, out);
+            }
         }
         let mut states = std::mem::take(&mut self.states);
         states.clear();
@@ -448,6 +455,39 @@ mod tests {
                 .iter()
                 .all(|m| m.topic.ends_with("/config"))
         );
+    }
+
+    #[test]
+    fn configs_sent_before_the_first_telegram_go_out_again_with_the_meters_model() {
+        let mut p = Publisher::new(Arc::new(Settings::example()));
+        let now = Instant::now();
+        let mut out = vec![];
+        p.update_available(false, now, &mut out);
+        let models = |out: &[Message]| -> Vec<(String, String)> {
+            out.iter()
+                .filter(|m| m.topic.ends_with("/config") && !m.payload.to_vec().is_empty())
+                .map(|m| {
+                    let c: Value = serde_json::from_slice(&m.payload.to_vec()).unwrap();
+                    let model = c["device"]["model"].as_str().unwrap().to_owned();
+                    (m.topic.to_string(), model)
+                })
+                .collect()
+        };
+        let before = models(&out);
+        assert_eq!(before.len(), 1, "{before:?}");
+        assert_eq!(before[0].1, "P1/HAN meter");
+        out.clear();
+        p.reading(&reading(1.0, 1.0, 230.0), now, false, &mut out);
+        let after = models(&out);
+        assert!(after.iter().all(|(_, m)| m == "LGF5E360"), "{after:?}");
+        assert!(
+            after.iter().any(|(t, _)| *t == before[0].0),
+            "the update diagnostic's config again: {after:?}"
+        );
+        // the same model again: nothing announced twice
+        out.clear();
+        p.reading(&reading(1.1, 1.0, 230.0), now, false, &mut out);
+        assert!(models(&out).is_empty());
     }
 
     #[test]

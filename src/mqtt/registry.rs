@@ -54,6 +54,13 @@ impl Registry {
         }
     }
 
+    /// The entries whose config went out in this session.
+    pub fn announced(&self) -> Vec<usize> {
+        (0..self.entries.len())
+            .filter(|&i| self.entries[i].announced)
+            .collect()
+    }
+
     /// The entry of a reading's `k`-th value. `water`: the M-Bus channels that
     /// are water meters.
     pub fn value(&mut self, s: &Settings, k: usize, m: &Measurement, water: &HashSet<u8>) -> usize {
