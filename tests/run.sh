@@ -33,8 +33,6 @@ for cmd in "${!PACKAGES[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${PACKAGES[$cmd]}")
 done
 /usr/bin/python3 -c 'import dbusmock' >/dev/null 2>&1 || missing+=(python3-dbusmock)
-# ecosystem (tests/ecosystem/): the real Python clients, in a virtual environment
-/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -66,16 +64,51 @@ for dir in assets tests; do
 done
 
 # The real client libraries of the ecosystem tests (python-homewizard-energy,
-# aioshelly, dsmr_parser, amshan), pinned in tests/ecosystem/requirements.txt, in
-# a virtual environment under target/ made only when missing or older than that
-# file, so reruns are offline.
+# aioshelly, dsmr_parser, amshan), pinned in tests/ecosystem/requirements.txt at the
+# versions Home Assistant ships, in a virtual environment under target/ made only
+# when missing, older than that file, or made by another Python, so reruns are
+# offline. Those versions need Python >= 3.12, newer than Debian bookworm's 3.11:
+# $P1IB_TEST_PYTHON if set, else the newest 3.12+ of python3.14/3.13/3.12/python3
+# on PATH and pyenv's (~/.pyenv/versions: the build machines have 3.12 and 3.13).
+find_python() {
+  if [ -n "${P1IB_TEST_PYTHON:-}" ]; then
+    echo "$P1IB_TEST_PYTHON"
+    return 0
+  fi
+  local candidates=(python3.14 python3.13 python3.12 python3) root v best="" best_version=0
+  for root in "${PYENV_ROOT:-}" "$HOME/.pyenv" /root/.pyenv; do
+    [ -n "$root" ] && [ -d "$root/versions" ] || continue
+    for v in "$root"/versions/3.*/bin/python3; do candidates+=("$v"); done
+  done
+  for v in "${candidates[@]}"; do
+    # the interpreter itself (not a shim) and its version as one number, if >= 3.12
+    # and it has what a venv of these libraries needs
+    local found
+    found=$("$v" -c 'import sys, venv, ensurepip, ssl
+if sys.version_info >= (3, 12):
+    print(sys.version_info[0] * 10000 + sys.version_info[1] * 100 + sys.version_info[2], sys.executable)' 2>/dev/null) || continue
+    [ -n "$found" ] || continue
+    if [ "${found%% *}" -gt "$best_version" ]; then
+      best_version=${found%% *}
+      best=${found#* }
+    fi
+  done
+  [ -n "$best" ] && echo "$best"
+}
+if ! python=$(find_python); then
+  echo "tests/run.sh: the ecosystem tests need Python >= 3.12 with venv and ssl (Home Assistant's" \
+       "client libraries need it); none found. Set P1IB_TEST_PYTHON to one." >&2
+  exit 1
+fi
 venv=target/pyenv
-if [ ! -f "$venv/.installed" ] || [ tests/ecosystem/requirements.txt -nt "$venv/.installed" ]; then
-  echo "tests/run.sh: pip install -r tests/ecosystem/requirements.txt into $venv/" >&2
+stamp="$("$python" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+if [ ! -f "$venv/.installed" ] || [ tests/ecosystem/requirements.txt -nt "$venv/.installed" ] \
+   || [ "$(cat "$venv/.installed")" != "$stamp" ]; then
+  echo "tests/run.sh: pip install -r tests/ecosystem/requirements.txt into $venv/ ($stamp)" >&2
   rm -rf "$venv"
-  /usr/bin/python3 -m venv "$venv"
+  "$python" -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/ecosystem/requirements.txt >&2
-  touch "$venv/.installed"
+  echo "$stamp" > "$venv/.installed"
 fi
 export P1IB_PYTHON="$(pwd)/$venv/bin/python"
 
