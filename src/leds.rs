@@ -19,6 +19,10 @@ use tracing::{info, warn};
 pub const BLINK: Duration = Duration::from_millis(80);
 /// One period of the access-point pattern: this long lit, then this long dark.
 pub const PULSE: Duration = Duration::from_millis(700);
+/// How long the LED shows itself when asked to identify (HomeWizard's
+/// `identify`), blinking every [`IDENTIFY_BLINK`].
+pub const IDENTIFY: Duration = Duration::from_secs(5);
+pub const IDENTIFY_BLINK: Duration = Duration::from_millis(250);
 
 struct Led {
     path: PathBuf,
@@ -53,6 +57,20 @@ impl Led {
         }
     }
 
+    /// Blinks fast for [`IDENTIFY`]: "this is the device you asked for".
+    async fn identify(&mut self, shutdown: &CancellationToken) {
+        let mut lit = false;
+        for _ in 0..(IDENTIFY.as_millis() / IDENTIFY_BLINK.as_millis()) {
+            lit = !lit;
+            self.set(lit).await;
+            tokio::select! {
+                _ = tokio::time::sleep(IDENTIFY_BLINK) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        self.set(false).await;
+    }
+
     async fn blink(&mut self, shutdown: &CancellationToken) {
         self.set(true).await;
         tokio::select! {
@@ -85,6 +103,16 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             e = events.recv() => {
+                if matches!(e, Ok(Event::Identify)) {
+                    // the ok LED, or the error LED on a Pi that has only that one
+                    if let Some(led) = ok.as_mut().or(error.as_mut()) {
+                        led.identify(&shutdown).await;
+                    }
+                    // what came meanwhile is past (asking again while it
+                    // blinks does not make it blink longer)
+                    while events.try_recv().is_ok() {}
+                    continue;
+                }
                 let led = match e {
                     Ok(Event::Reading(_)) => ok.as_mut(),
                     // While pulsing, the error LED says "access point" only.
@@ -162,6 +190,43 @@ mod tests {
         );
         tx.send_modify(|s| s.mode = Mode::Wifi);
         tokio::time::sleep(PULSE * 2).await;
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "0");
+        stop.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn identify_blinks_the_ok_led_for_a_while_then_leaves_it_dark() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("green")).unwrap();
+        let file = dir.path().join("green/brightness");
+        std::fs::write(&file, "0").unwrap();
+        let stop = CancellationToken::new();
+        let config = LedConfig {
+            ok: Some("green".into()),
+            error: None,
+            sysfs: dir.path().into(),
+        };
+        let hub = Hub::default();
+        let task = tokio::spawn(run(config, hub.clone(), None, stop.clone()));
+        // the task listens once its LED is open: ask until it blinks
+        for _ in 0..100 {
+            hub.identify();
+            tokio::time::sleep(IDENTIFY_BLINK / 2).await;
+            if std::fs::read_to_string(&file).unwrap() == "1" {
+                break;
+            }
+        }
+        let mut seen = Vec::new();
+        for _ in 0..8 {
+            seen.push(std::fs::read_to_string(&file).unwrap());
+            tokio::time::sleep(IDENTIFY_BLINK).await;
+        }
+        assert!(
+            seen.contains(&"1".to_owned()) && seen.contains(&"0".to_owned()),
+            "{seen:?}"
+        );
+        tokio::time::sleep(IDENTIFY * 2).await;
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "0");
         stop.cancel();
         task.await.unwrap();

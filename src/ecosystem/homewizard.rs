@@ -4,7 +4,10 @@
 //! (`montly_power_peak_w`). Pure: a [`Reading`] in, JSON out; no I/O, no clock.
 //!
 //! A field is present only when the meter sent what it is made from; nothing
-//! is filled in with a default. Power is import minus export (negative while
+//! is filled in with a default. The two exceptions are `wifi_ssid` and
+//! `wifi_strength` ([`wifi`]), which every real P1 meter sends and clients test
+//! for: python-homewizard-energy 7 and later (Home Assistant's) read an answer
+//! without `wifi_ssid` as an API v2 answer and map none of the v1 fields. Power is import minus export (negative while
 //! the home feeds in), per phase too, as HomeWizard reports it; a phase current
 //! carries the sign of its phase's power, as HomeWizard's does.
 
@@ -27,6 +30,52 @@ pub fn device(serial: &str) -> Value {
         "firmware_version": env!("CARGO_PKG_VERSION"),
         "api_version": API_VERSION,
     })
+}
+
+/// The Wi-Fi fields of `GET /api/v1/data`, always there: the network p1ib is
+/// on and its signal quality in percent, or `null` for each when p1ib is not on
+/// Wi-Fi (Ethernet, or a network it does not manage), which Home Assistant
+/// shows by leaving its Wi-Fi entities out.
+pub fn wifi(data: &mut Map<String, Value>, ssid: Option<&str>, strength_pct: Option<u8>) {
+    data.insert("wifi_ssid".into(), ssid.map_or(Value::Null, Value::from));
+    data.insert(
+        "wifi_strength".into(),
+        strength_pct.map_or(Value::Null, |p| Value::from(p.min(100))),
+    );
+}
+
+/// `GET /api/v1/system`, and the answer to a `PUT` of it: p1ib never talks to
+/// HomeWizard's cloud, so `cloud_enabled` is `false` and a `PUT` changes nothing
+/// (the answer says the state it is in, as a real device's does).
+pub fn system() -> Value {
+    json!({ "cloud_enabled": false })
+}
+
+/// Checks a `PUT /api/v1/system` body as a real device does: an object with
+/// `cloud_enabled` a boolean, nothing else. The error is HomeWizard's
+/// `{"error": {"id", "description"}}`.
+pub fn check_system_update(body: &Value) -> Result<(), Value> {
+    let error =
+        |id: u32, description: &str| json!({"error": {"id": id, "description": description}});
+    let Some(fields) = body.as_object() else {
+        return Err(error(2, "Body must be a JSON object"));
+    };
+    if fields.is_empty() {
+        return Err(error(2, "No values to update"));
+    }
+    for (key, value) in fields {
+        match key.as_str() {
+            "cloud_enabled" if value.is_boolean() => {}
+            "cloud_enabled" => return Err(error(7, "cloud_enabled must be a boolean")),
+            other => {
+                return Err(error(
+                    7,
+                    &format!("{other} is not a setting of this device"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The mDNS name of a real P1 meter with this serial: `p1meter-` and its last
@@ -365,6 +414,30 @@ pub(crate) mod tests {
             v.get("active_power_l1_w").is_none(),
             "list 3 has no phase power"
         );
+    }
+
+    #[test]
+    fn the_wifi_fields_are_always_there_and_a_put_changes_nothing() {
+        let mut d = Map::new();
+        wifi(&mut d, None, None);
+        assert_eq!(
+            Value::Object(d.clone()),
+            json!({"wifi_ssid": null, "wifi_strength": null})
+        );
+        wifi(&mut d, Some("Home"), Some(130));
+        assert_eq!(d["wifi_ssid"], "Home");
+        assert_eq!(d["wifi_strength"], 100);
+        assert_eq!(system(), json!({"cloud_enabled": false}));
+        assert!(check_system_update(&json!({"cloud_enabled": true})).is_ok());
+        for bad in [
+            json!([]),
+            json!({}),
+            json!({"cloud_enabled": 1}),
+            json!({"api_v1_enabled": false}),
+        ] {
+            let e = check_system_update(&bad).unwrap_err();
+            assert!(e["error"]["description"].is_string(), "{bad}: {e}");
+        }
     }
 
     #[test]

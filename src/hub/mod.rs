@@ -37,6 +37,9 @@ pub enum Event {
     Reading(Arc<Reading>),
     Rejected(ErrorKind),
     Link(LinkStatus),
+    /// Someone asked the device to show itself (HomeWizard's `identify`): the
+    /// status LED blinks.
+    Identify,
 }
 
 /// Whether bytes are flowing from the meter.
@@ -247,6 +250,11 @@ impl Hub {
             st.rejected[i] += 1;
         }
         let _ = self.inner.events.send(Event::Rejected(kind));
+    }
+
+    /// Asks the status LED to blink for a while ([`Event::Identify`]).
+    pub fn identify(&self) {
+        let _ = self.inner.events.send(Event::Identify);
     }
 
     /// Records the state of the link to the meter.

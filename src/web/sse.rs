@@ -93,7 +93,7 @@ async fn fanout(web: Web, mut events: tokio::sync::broadcast::Receiver<HubEvent>
                     false
                 }
                 // Counted; the poll below announces the new counters at most every 2 s.
-                Ok(HubEvent::Rejected(_)) => false,
+                Ok(HubEvent::Rejected(_) | HubEvent::Identify) => false,
                 Ok(HubEvent::Link(_)) => true,
                 Err(RecvError::Lagged(_)) => true,
                 Err(RecvError::Closed) => return,

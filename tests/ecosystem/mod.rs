@@ -4,10 +4,17 @@
 //! (`tests/ecosystem/clients.py`, installed by tests/run.sh into target/pyenv)
 //! talk to it.
 //!
-//! - [`homewizard`]: python-homewizard-energy identifies the device and reads it.
-//! - [`shelly`]: aioshelly's device info and HTTP RPC; a battery's UDP request.
-//! - [`raw`]: dsmr_parser and amshan on the raw server; many clients, a stuck
-//!   one, one that connects mid-frame, one too many.
+//! The clients are the versions Home Assistant pins (tests/ecosystem/requirements.txt),
+//! and for a Dutch, a Swedish ASCII and an Aidon HDLC meter each test checks that
+//! what a client reads equals what p1ib itself says (`/api/v1/reading`): net
+//! power, energy import and export, each phase's power, voltage and current
+//! ([`Truth`], and `summary` in clients.py).
+//!
+//! - [`homewizard`]: python-homewizard-energy as Home Assistant's integration uses it.
+//! - [`shelly`]: aioshelly over WebSocket (Home Assistant's Shelly integration),
+//!   its device info and HTTP RPC; a battery's UDP request; a misbehaving socket.
+//! - [`raw`]: dsmr_parser (HDLC meters in DSMR too) and amshan on the raw
+//!   server; many clients, a stuck one, one that connects mid-frame, one too many.
 //! - [`discovery`]: `_hwenergy._tcp` and `_shelly._tcp` in a network namespace.
 
 mod discovery;
@@ -81,6 +88,94 @@ pub async fn client(args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_str(stdout.lines().last().unwrap_or(""))
         .unwrap_or_else(|e| panic!("clients.py {args:?} printed no JSON ({e}): {stdout}"))
+}
+
+/// The three meters every client is checked with.
+pub const METERS: [&str; 3] = [
+    "ascii/nl_esmr50_sagemcom_t211.txt",
+    "ascii/se_landisgyr_e360_a.txt",
+    "hdlc/no_aidon_6534_list3_gh1119.hex",
+];
+
+/// What p1ib says of its last reading (`/api/v1/reading`), in the shape of
+/// clients.py's `summary`: net power (W), energy totals (kWh, the meter's total
+/// or the sum of its tariffs), and per phase net power, voltage, current.
+#[derive(Debug)]
+pub struct Truth {
+    pub power_w: Option<f64>,
+    pub import_kwh: Option<f64>,
+    pub export_kwh: Option<f64>,
+    pub phase_w: [Option<f64>; 3],
+    pub phase_v: [Option<f64>; 3],
+    pub phase_a: [Option<f64>; 3],
+}
+
+impl Truth {
+    pub async fn of(web: SocketAddr) -> Truth {
+        let j: serde_json::Value = reqwest::get(format!("http://{web}/api/v1/reading"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let base = |obis: &str| {
+            j["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["obis"] == obis)
+                .and_then(|v| v["base"].as_f64())
+        };
+        let kwh = |c: u8| {
+            base(&format!("1-0:{c}.8.0"))
+                .or_else(|| {
+                    (1..=4)
+                        .filter_map(|t| base(&format!("1-0:{c}.8.{t}")))
+                        .reduce(|a, b| a + b)
+                })
+                .map(|wh| wh / 1e3)
+        };
+        let phase = |i: usize| &j["derived"]["net_power_phase_w"][i];
+        Truth {
+            power_w: j["derived"]["net_power_w"].as_f64(),
+            import_kwh: kwh(1),
+            export_kwh: kwh(2),
+            phase_w: [0, 1, 2].map(|i| phase(i).as_f64()),
+            phase_v: [32, 52, 72].map(|c| base(&format!("1-0:{c}.7.0"))),
+            phase_a: [31, 51, 71].map(|c| base(&format!("1-0:{c}.7.0")).map(f64::abs)),
+        }
+    }
+
+    /// Asserts that a client's `summary` says the same, value for value:
+    /// unknown where p1ib has nothing, equal to the meter's resolution where
+    /// it has. The net power must be known: it is what was missing.
+    pub fn check(&self, who: &str, summary: &serde_json::Value) {
+        assert!(
+            summary["power_w"].is_number(),
+            "{who}: no power at all: {summary}"
+        );
+        let same = |what: String, got: &serde_json::Value, want: Option<f64>| match want {
+            None => assert!(got.is_null(), "{who} {what}: {got}, p1ib has none"),
+            Some(w) => {
+                let g = got
+                    .as_f64()
+                    .unwrap_or_else(|| panic!("{who} {what}: {got}, p1ib says {w}"));
+                assert!(
+                    (g - w).abs() <= 1e-3 + w.abs() * 1e-9,
+                    "{who} {what}: {g}, p1ib says {w}"
+                );
+            }
+        };
+        same("power_w".into(), &summary["power_w"], self.power_w);
+        same("import_kwh".into(), &summary["import_kwh"], self.import_kwh);
+        same("export_kwh".into(), &summary["export_kwh"], self.export_kwh);
+        for i in 0..3 {
+            let l = i + 1;
+            same(format!("L{l} W"), &summary["phase_w"][i], self.phase_w[i]);
+            same(format!("L{l} V"), &summary["phase_v"][i], self.phase_v[i]);
+            same(format!("L{l} A"), &summary["phase_a"][i], self.phase_a[i]);
+        }
+    }
 }
 
 /// A free port on 127.0.0.1 (TCP and UDP), for settings that take a port.
