@@ -19,7 +19,8 @@
 //! - [`assets`]: the built web UI, embedded in the binary.
 //! - [`device`]: MAC address, Wi-Fi level, Ethernet.
 //! - [`error`]: [`ApiError`], the one error every handler returns.
-//! - [`ecosystem`]: HomeWizard's `/api…` and Shelly's `/shelly`, `/rpc` (off by default).
+//! - [`ecosystem`]: HomeWizard's `/api…` and Shelly's `/shelly`, `/rpc` (off by default);
+//!   [`shelly_ws`]: Shelly's RPC over WebSocket on `/rpc`.
 
 pub mod api;
 pub mod assets;
@@ -35,6 +36,7 @@ pub mod password;
 pub mod prices;
 pub mod server;
 pub mod settings;
+pub mod shelly_ws;
 pub mod sse;
 pub mod wifi;
 mod wire;
@@ -49,7 +51,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::HeaderValue;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -144,6 +146,8 @@ struct Inner {
     frames: broadcast::Sender<sse::Frame>,
     fanout_started: AtomicBool,
     sse_clients: AtomicUsize,
+    /// Room for Shelly WebSocket clients ([`shelly_ws::MAX_CLIENTS`]).
+    shelly_sockets: Arc<tokio::sync::Semaphore>,
     restart: watch::Sender<bool>,
     shutdown: CancellationToken,
 }
@@ -175,6 +179,7 @@ impl Web {
                 frames: broadcast::channel(sse::QUEUE).0,
                 fanout_started: AtomicBool::new(false),
                 sse_clients: AtomicUsize::new(0),
+                shelly_sockets: Arc::new(tokio::sync::Semaphore::new(shelly_ws::MAX_CLIENTS)),
                 restart: watch::Sender::new(false),
                 shutdown: CancellationToken::new(),
             }),
@@ -293,6 +298,10 @@ impl Web {
         &self.inner.auth
     }
 
+    pub(crate) fn shelly_sockets(&self) -> Arc<tokio::sync::Semaphore> {
+        self.inner.shelly_sockets.clone()
+    }
+
     /// Live SSE connections.
     pub fn sse_clients(&self) -> usize {
         self.inner.sse_clients.load(Ordering::Relaxed)
@@ -373,8 +382,13 @@ pub fn router(web: Web) -> Router {
         .route("/api", get(ecosystem::hw_device))
         .route("/api/v1/data", get(ecosystem::hw_data))
         .route("/api/v1/telegram", get(ecosystem::hw_telegram))
+        .route(
+            "/api/v1/system",
+            get(ecosystem::hw_system).put(ecosystem::hw_system_put),
+        )
+        .route("/api/v1/identify", put(ecosystem::hw_identify))
         .route("/shelly", get(ecosystem::shelly_info))
-        .route("/rpc", post(ecosystem::shelly_post))
+        .route("/rpc", get(shelly_ws::upgrade).post(ecosystem::shelly_post))
         .route("/rpc/{method}", get(ecosystem::shelly_get))
         .route("/api/v1/prices", get(prices::prices))
         .route("/api/v1/capacity", get(capacity::capacity))
