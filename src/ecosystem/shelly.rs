@@ -115,6 +115,43 @@ pub fn call(method: &str, params: &Value, cx: &Context) -> Result<Value, RpcErro
     }
 }
 
+/// The answer frame to a JSON-RPC request frame, in Shelly's envelope
+/// (`{"id", "src", "dst", "result" | "error"}`), as every transport sends it
+/// (WebSocket, HTTP `POST /rpc`, UDP); `dst` is the caller's `src`, `id` the
+/// caller's (`null` when it gave none). `None` when the frame is no request (no
+/// `method`).
+pub fn reply(request: &Value, cx: &Context) -> Option<Value> {
+    let method = request.get("method")?.as_str()?;
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let dst = request
+        .get("src")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
+    let params = request.get("params").unwrap_or(&Value::Null);
+    let mut frame = json!({ "id": id, "src": cx.identity.id, "dst": dst });
+    match call(method, params, cx) {
+        Ok(result) => frame["result"] = result,
+        Err(e) => frame["error"] = json!({ "code": e.code, "message": e.message }),
+    }
+    Some(frame)
+}
+
+/// A notification a Shelly pushes over WebSocket to the client `dst`:
+/// `NotifyStatus` with the components that changed (the meter's new values),
+/// or, when `full`, `NotifyFullStatus` with the whole status (the meter's
+/// components just appeared). `ts` is the time in Unix seconds.
+pub fn notification(cx: &Context, dst: &str, full: bool, ts: f64) -> Value {
+    let (method, mut params) = match (full, cx.reading) {
+        (false, Some(r)) => (
+            "NotifyStatus",
+            json!({ "em:0": em_status(r), "emdata:0": emdata_status(r) }),
+        ),
+        _ => ("NotifyFullStatus", status(cx)),
+    };
+    params["ts"] = json!((ts * 100.0).round() / 100.0);
+    json!({ "src": cx.identity.id, "dst": dst, "method": method, "params": params })
+}
+
 /// `Shelly.GetDeviceInfo` (and `GET /shelly`).
 pub fn device_info(who: &Identity) -> Value {
     json!({
@@ -334,6 +371,38 @@ mod tests {
         assert_eq!(s["a_act_power"], Value::Null);
         assert_eq!(s["c_current"], 16.8);
         assert_eq!(s["b_voltage"], 233.4);
+    }
+
+    #[test]
+    fn a_request_frame_is_answered_in_the_envelope_and_a_notification_is_not() {
+        let r = corpus("ascii/se_landisgyr_e360_a.txt");
+        let who = Identity::new("a1b2c3d4e5f6", "p1ib");
+        let c = cx(&who, Some(&r));
+        let req = json!({"id": 3, "src": "aios-1", "method": "EM.GetStatus", "params": {"id": 0}});
+        let a = reply(&req, &c).unwrap();
+        assert_eq!(a["id"], 3);
+        assert_eq!(a["src"], "shellypro3em-a1b2c3d4e5f6");
+        assert_eq!(a["dst"], "aios-1");
+        assert_eq!(a["result"]["total_act_power"], -20.0);
+        let a = reply(&json!({"id": "x", "method": "Nope"}), &c).unwrap();
+        assert_eq!(a["dst"], "unknown");
+        assert_eq!(a["error"]["code"], RpcError::NOT_FOUND);
+        assert_eq!(
+            reply(&json!({"method": "EM.GetStatus"}), &c).unwrap()["id"],
+            Value::Null
+        );
+        assert!(reply(&json!({"id": 1}), &c).is_none());
+
+        let n = notification(&c, "aios-1", false, 1_700_000_000.123);
+        assert_eq!(n["method"], "NotifyStatus");
+        assert_eq!(n["dst"], "aios-1");
+        assert_eq!(n["params"]["ts"], 1_700_000_000.12);
+        assert_eq!(n["params"]["em:0"]["c_act_power"], 63.0);
+        assert_eq!(n["params"]["emdata:0"]["total_act"], 896020.0);
+        let n = notification(&c, "aios-1", true, 1.0);
+        assert_eq!(n["method"], "NotifyFullStatus");
+        assert_eq!(n["params"]["sys"]["mac"], "A1B2C3D4E5F6");
+        assert_eq!(n["params"]["em:0"]["total_act_power"], -20.0);
     }
 
     #[test]

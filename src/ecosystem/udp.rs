@@ -7,7 +7,7 @@
 
 use super::shelly::{self, Context, Identity};
 use crate::hub::Hub;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
@@ -82,12 +82,6 @@ pub async fn serve(socket: UdpSocket, hub: Hub, who: Arc<Identity>, shutdown: Ca
 /// The answer datagram to a request datagram; `None` when it is no request.
 pub fn answer(request: &[u8], hub: &Hub, who: &Identity) -> Option<Vec<u8>> {
     let request: Value = serde_json::from_slice(request).ok()?;
-    let method = request.get("method")?.as_str()?;
-    let id = request.get("id").cloned().unwrap_or(Value::Null);
-    let dst = request
-        .get("src")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown");
     let reading = hub.latest();
     let cx = Context {
         identity: who,
@@ -95,11 +89,5 @@ pub fn answer(request: &[u8], hub: &Hub, who: &Identity) -> Option<Vec<u8>> {
         uptime: hub.uptime().as_secs(),
         unixtime: crate::time::unix_ms(std::time::SystemTime::now()) / 1000,
     };
-    let params = request.get("params").cloned().unwrap_or(Value::Null);
-    let mut reply = json!({ "id": id, "src": who.id, "dst": dst });
-    match shelly::call(method, &params, &cx) {
-        Ok(result) => reply["result"] = result,
-        Err(e) => reply["error"] = json!({ "code": e.code, "message": e.message }),
-    }
-    serde_json::to_vec(&reply).ok()
+    serde_json::to_vec(&shelly::reply(&request, &cx)?).ok()
 }

@@ -178,7 +178,10 @@ async fn serve_connection(
         // One buffer per write, so that the canned-error rewrite sees whole heads.
         .writev(false)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(CannedErrors::new(stream)), service);
+        .serve_connection(TokioIo::new(CannedErrors::new(stream)), service)
+        // Shelly's WebSocket `/rpc` takes the connection over (`web::shelly_ws`),
+        // which then counts against its own limit, not this server's.
+        .with_upgrades();
     tokio::pin!(http);
     let ended = tokio::select! {
         done = http.as_mut() => Some(done),

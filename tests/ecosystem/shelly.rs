@@ -108,3 +108,68 @@ async fn a_home_battery_gets_em_status_over_udp() {
     assert_eq!(reply["error"]["code"], 404);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn home_assistants_shelly_client_connects_over_websocket_and_gets_pushed_values() {
+    for file in METERS {
+        let mut d = Daemon::start("[shelly]\nenabled = true\nudp_ports = []\n").await;
+        let telegram = corpus(file);
+        d.telegram(&telegram).await;
+        let truth = Truth::of(d.web).await;
+        // the meter goes on sending: each reading is pushed as NotifyStatus
+        let (_frames, rx) = tokio::sync::watch::channel(telegram);
+        let _feeder = d.feed(rx, Duration::from_millis(300));
+        let out = client(&["shellyws", &d.web.to_string()]).await;
+        let initial = &out["initial"];
+        assert_eq!(initial["model"], "SPEM-003CEBEU", "{file}");
+        assert_eq!(initial["firmware_supported"], true, "{file}");
+        assert_eq!(
+            initial["shelly"]["mac"],
+            p1ib::ecosystem::serial().to_ascii_uppercase()
+        );
+        assert!(initial["status"]["em:0"].is_object(), "{file}: {initial}");
+        assert!(initial["config"]["em:0"].is_object(), "{file}: {initial}");
+        assert!(
+            out["updates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u == "STATUS"),
+            "{file}: {}",
+            out["updates"]
+        );
+        truth.check(
+            &format!("aioshelly over WebSocket, {file}"),
+            &out["summary"],
+        );
+        drop(_feeder);
+        d.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_is_bounded_and_answers_only_requests() {
+    let d = Daemon::start("[shelly]\nenabled = true\nudp_ports = []\n").await;
+    let n = p1ib::web::shelly_ws::MAX_CLIENTS.to_string();
+    let out = client(&["wsabuse", &d.web.to_string(), &n]).await;
+    assert_eq!(out["extra"], 503, "one client over the limit: {out}");
+    assert_eq!(
+        out["first_answer_id"], 9,
+        "junk and notifications get no answer: {out}"
+    );
+    assert_eq!(out["first_answer_dst"], "abuse");
+    assert_eq!(
+        out["big"]["code"], 1009,
+        "a frame over the limit closes: {out}"
+    );
+    assert_eq!(
+        out["after_close"], "accepted",
+        "its place is free again: {out}"
+    );
+    // the web UI is still there
+    let r = reqwest::get(format!("http://{}/meterData", d.web))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    d.stop().await;
+}
