@@ -2,7 +2,7 @@
 //! LEDs) around one [`Hub`], tells systemd when it is ready, and on shutdown
 //! stops them all and waits for them. Owns no protocol or HTTP logic itself.
 
-use crate::config::Config;
+use crate::config::{Config, RawFormat};
 use crate::hub::{Hub, HubOptions};
 use crate::source::{self, SourceOptions};
 use anyhow::Context;
@@ -383,9 +383,9 @@ fn start_ecosystem(
     );
     tasks.start("homewizard", task);
 
-    let hub = hub.clone();
+    let shelly_hub = hub.clone();
     let shelly = move |config: Arc<Config>, stop: CancellationToken| {
-        let hub = hub.clone();
+        let hub = shelly_hub.clone();
         async move {
             if config.shelly.enabled {
                 let sockets = crate::ecosystem::udp::bind(&config.shelly.udp_ports).await;
@@ -403,21 +403,33 @@ fn start_ecosystem(
     let task = supervise("shelly udp", changes.clone(), part, shelly, token.clone());
     tasks.start("shelly udp", task);
 
-    let tap = tap.clone();
+    let (tap, hub) = (tap.clone(), hub.clone());
     let raw = move |config: Arc<Config>, stop: CancellationToken| {
-        let tap = tap.clone();
+        let (tap, hub) = (tap.clone(), hub.clone());
         async move {
-            if let Some(addr) = config.raw.listen {
+            let listeners = [
+                ("raw.listen", config.raw.listen, config.raw.format),
+                ("raw.dsmr_listen", config.raw.dsmr_listen, RawFormat::Dsmr),
+            ];
+            let mut servers = tokio::task::JoinSet::new();
+            for (key, addr, format) in listeners {
+                let Some(addr) = addr else { continue };
                 match tokio::net::TcpListener::bind(addr).await {
                     Ok(l) => {
-                        crate::ecosystem::raw::serve(l, tap, config.raw.max_clients, stop.clone())
-                            .await
+                        let sources = crate::ecosystem::raw::Sources {
+                            tap: tap.clone(),
+                            hub: hub.clone(),
+                            format,
+                        };
+                        let max = config.raw.max_clients;
+                        servers.spawn(crate::ecosystem::raw::serve(l, sources, max, stop.clone()));
                     }
                     Err(e) => {
-                        warn!(%addr, error = %e, "raw telegram server off: cannot listen on raw.listen")
+                        warn!(%addr, error = %e, "raw telegram server off: cannot listen on {key}")
                     }
                 }
             }
+            servers.join_all().await;
             stop.cancelled().await;
             Ok(())
         }

@@ -41,6 +41,10 @@ impl Default for RawShelly {
 pub struct RawTelegramServer {
     /// `HOST:PORT` or a port; `""` = off.
     pub listen: String,
+    /// What `listen` sends: `"as_received"` or `"dsmr"`.
+    pub format: String,
+    /// A second listener that always speaks DSMR; `""` = none.
+    pub dsmr_listen: String,
     pub max_clients: u32,
 }
 
@@ -48,7 +52,29 @@ impl Default for RawTelegramServer {
     fn default() -> Self {
         RawTelegramServer {
             listen: String::new(),
+            format: RawFormat::AsReceived.as_str().into(),
+            dsmr_listen: String::new(),
             max_clients: 8,
+        }
+    }
+}
+
+/// What a raw server's clients get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RawFormat {
+    /// The meter's frames byte for byte (ASCII, HDLC, M-Bus).
+    #[default]
+    AsReceived,
+    /// ASCII telegrams only: an ASCII meter's as received, every other
+    /// meter's readings written as DSMR telegrams (`ecosystem::dsmr`).
+    Dsmr,
+}
+
+impl RawFormat {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RawFormat::AsReceived => "as_received",
+            RawFormat::Dsmr => "dsmr",
         }
     }
 }
@@ -69,6 +95,10 @@ pub struct ShellyConfig {
 pub struct TelegramServerConfig {
     /// Where to listen; `None` = off.
     pub listen: Option<SocketAddr>,
+    pub format: RawFormat,
+    /// The second listener, in DSMR; `None` = none.
+    pub dsmr_listen: Option<SocketAddr>,
+    /// Clients at most, on each listener.
     pub max_clients: usize,
 }
 
@@ -115,6 +145,35 @@ impl RawTelegramServer {
             );
             None
         });
+        let format = match self.format.trim() {
+            "as_received" | "" => RawFormat::AsReceived,
+            "dsmr" => RawFormat::Dsmr,
+            other => {
+                c.bad(
+                    "raw.format",
+                    other,
+                    "\"as_received\" (the meter's frames byte for byte) or \"dsmr\" (ASCII telegrams for every meter)",
+                );
+                RawFormat::AsReceived
+            }
+        };
+        let dsmr_listen = parse_listen(&self.dsmr_listen).unwrap_or_else(|| {
+            c.bad(
+                "raw.dsmr_listen",
+                &self.dsmr_listen,
+                "HOST:PORT such as \"0.0.0.0:2002\", a port, or \"\" for none",
+            );
+            None
+        });
+        if let (Some(a), Some(b)) = (listen, dsmr_listen)
+            && a.port() == b.port()
+        {
+            c.bad(
+                "raw.dsmr_listen",
+                &self.dsmr_listen,
+                "a port other than raw.listen's",
+            );
+        }
         if !(1..=MAX_RAW_CLIENTS).contains(&self.max_clients) {
             c.bad(
                 "raw.max_clients",
@@ -124,6 +183,8 @@ impl RawTelegramServer {
         }
         TelegramServerConfig {
             listen,
+            format,
+            dsmr_listen,
             max_clients: self.max_clients.clamp(1, MAX_RAW_CLIENTS) as usize,
         }
     }
@@ -153,6 +214,23 @@ mod tests {
         assert!(!c.shelly.enabled);
         assert_eq!(c.shelly.udp_ports, [1010, 2220]);
         assert_eq!(c.raw.listen, None);
+        assert_eq!(c.raw.format, RawFormat::AsReceived);
+        assert_eq!(c.raw.dsmr_listen, None);
+    }
+
+    #[test]
+    fn the_dsmr_listener_needs_its_own_port() {
+        let raw = RawConfig {
+            raw: RawTelegramServer {
+                listen: "2001".into(),
+                format: "dsmr".into(),
+                dsmr_listen: "127.0.0.1:2001".into(),
+                ..RawTelegramServer::default()
+            },
+            ..RawConfig::default()
+        };
+        let e = raw.check().unwrap_err();
+        assert_eq!(e.invalid()[0].key, "raw.dsmr_listen");
     }
 
     #[test]
@@ -175,6 +253,8 @@ mod tests {
         let raw = RawConfig {
             raw: RawTelegramServer {
                 listen: "port 23".into(),
+                format: "hdlc".into(),
+                dsmr_listen: "23".into(),
                 max_clients: 0,
             },
             shelly: RawShelly {
@@ -185,7 +265,15 @@ mod tests {
         };
         let e = raw.check().unwrap_err();
         let keys: Vec<&str> = e.invalid().iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(keys, ["shelly.udp_ports", "raw.listen", "raw.max_clients"]);
+        assert_eq!(
+            keys,
+            [
+                "shelly.udp_ports",
+                "raw.listen",
+                "raw.format",
+                "raw.max_clients"
+            ]
+        );
         assert!(e.to_string().contains("\"0.0.0.0:2001\""), "{e}");
     }
 }

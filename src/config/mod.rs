@@ -39,7 +39,7 @@ pub use device::{
     UpdateConfig,
 };
 pub use ecosystem::{
-    HomeWizardConfig, RawHomeWizard, RawShelly, RawTelegramServer, ShellyConfig,
+    HomeWizardConfig, RawFormat, RawHomeWizard, RawShelly, RawTelegramServer, ShellyConfig,
     TelegramServerConfig,
 };
 pub use export::{ExportConfig, ExportFormat, RawExport};

@@ -6,17 +6,20 @@
 //!
 //! Layout:
 //! - [`homewizard`]: `/api` and `/api/v1/data` from a reading (pure).
-//! - [`shelly`]: Gen2 RPC calls answered from a reading (pure).
+//! - [`shelly`]: Gen2 RPC calls and notifications from a reading (pure); the
+//!   WebSocket is `web::shelly_ws`.
 //! - [`udp`]: Shelly's JSON-RPC over UDP for home batteries.
-//! - [`raw`]: the raw telegram TCP server.
+//! - [`raw`]: the raw telegram TCP server; [`dsmr`]: a reading written as a
+//!   DSMR telegram, for its `dsmr` format.
 //! - the HTTP routes live with the other routes, in `web::ecosystem`.
 
+pub mod dsmr;
 pub mod homewizard;
 pub mod raw;
 pub mod shelly;
 pub mod udp;
 
-use crate::config::Config;
+use crate::config::{Config, RawFormat};
 use crate::mdns::Service;
 
 /// The `_hwenergy._tcp` service type of HomeWizard devices.
@@ -78,13 +81,21 @@ pub fn services(
             ],
         });
     }
-    if let Some(port) = raw_port {
+    let dsmr = config.raw.dsmr_listen.map(|a| a.port());
+    for (port, format, instance) in [
+        (raw_port, config.raw.format, config.mdns.name.clone()),
+        (dsmr, RawFormat::Dsmr, format!("{} DSMR", config.mdns.name)),
+    ] {
+        let Some(port) = port else { continue };
         out.push(Service {
             ty: RAW_SERVICE.into(),
-            instance: config.mdns.name.clone(),
+            instance,
             host: None,
             port,
-            txt: vec![("id".into(), serial.into())],
+            txt: vec![
+                ("id".into(), serial.into()),
+                ("format".into(), format.as_str().into()),
+            ],
         });
     }
     out

@@ -6,8 +6,17 @@
 //! client that cannot keep up (it falls [`QUEUE`] frames behind, or a write
 //! takes longer than [`WRITE_TIMEOUT`]) is dropped and never slows the meter
 //! reader or the other clients. What clients send is read and thrown away.
+//!
+//! In [`RawFormat::Dsmr`] a client gets ASCII telegrams only: an ASCII meter's
+//! as they arrived, and every reading of an HDLC or M-Bus meter (or an
+//! encrypted DSMR one) written as a DSMR telegram by [`super::dsmr`], so that
+//! programs that read only text (Home Assistant's DSMR integration, dsmr-reader)
+//! read those meters too.
 
-use crate::source::tap::{FrameTap, QUEUE};
+use crate::config::RawFormat;
+use crate::hub::{Hub, Reading};
+use crate::p1::framer::FrameKind;
+use crate::source::tap::{FrameTap, QUEUE, RawFrame};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,15 +30,23 @@ use tracing::{debug, info, warn};
 /// Longest a client may take to take one frame.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where a raw server's clients get their bytes from.
+#[derive(Clone)]
+pub struct Sources {
+    pub tap: FrameTap,
+    pub hub: Hub,
+    pub format: RawFormat,
+}
+
 /// Serves `listener` until `shutdown`, then closes every client.
 pub async fn serve(
     listener: TcpListener,
-    tap: FrameTap,
+    sources: Sources,
     max_clients: usize,
     shutdown: CancellationToken,
 ) {
     if let Ok(addr) = listener.local_addr() {
-        info!(%addr, max_clients, "raw telegram server listening");
+        info!(%addr, max_clients, format = sources.format.as_str(), "raw telegram server listening");
     }
     let slots = Arc::new(Semaphore::new(max_clients));
     let clients = TaskTracker::new();
@@ -52,7 +69,7 @@ pub async fn serve(
             continue;
         };
         // Subscribed now: the first frame this client gets is the next whole one.
-        let frames = tap.subscribe();
+        let frames = Frames::subscribe(&sources);
         let stop = shutdown.clone();
         clients.spawn(async move {
             debug!(%peer, "raw telegram client connected");
@@ -65,10 +82,52 @@ pub async fn serve(
     clients.wait().await;
 }
 
+/// One client's frames: the tap's, and in DSMR the hub's readings to write.
+struct Frames {
+    tap: broadcast::Receiver<RawFrame>,
+    readings: Option<(
+        broadcast::Receiver<std::sync::Arc<Reading>>,
+        jiff::tz::TimeZone,
+    )>,
+}
+
+impl Frames {
+    fn subscribe(s: &Sources) -> Frames {
+        Frames {
+            tap: s.tap.subscribe(),
+            readings: (s.format == RawFormat::Dsmr)
+                .then(|| (s.hub.subscribe(), jiff::tz::TimeZone::system())),
+        }
+    }
+
+    /// The next bytes to send.
+    async fn next(&mut self) -> Result<std::sync::Arc<[u8]>, broadcast::error::RecvError> {
+        loop {
+            let Some((readings, tz)) = self.readings.as_mut() else {
+                return self.tap.recv().await.map(|f| f.bytes);
+            };
+            tokio::select! {
+                f = self.tap.recv() => {
+                    let f = f?;
+                    if f.kind == FrameKind::Ascii {
+                        return Ok(f.bytes);
+                    } // else its reading comes from the hub
+                }
+                r = readings.recv() => {
+                    let r = r?;
+                    if r.protocol != crate::p1::Protocol::Ascii || r.encrypted {
+                        return Ok(super::dsmr::telegram(&r, tz).into());
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Sends frames to one client until it goes, falls behind, or shutdown; says why it ended.
 async fn client(
     mut stream: TcpStream,
-    mut frames: broadcast::Receiver<crate::source::tap::RawFrame>,
+    mut frames: Frames,
     shutdown: CancellationToken,
 ) -> &'static str {
     let _ = stream.set_nodelay(true);
@@ -82,8 +141,8 @@ async fn client(
                 Ok(0) | Err(_) => return "closed by the client",
                 Ok(_) => {} // clients have nothing to say; thrown away
             },
-            frame = frames.recv() => match frame {
-                Ok(f) => match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&f.bytes)).await {
+            frame = frames.next() => match frame {
+                Ok(bytes) => match tokio::time::timeout(WRITE_TIMEOUT, wr.write_all(&bytes)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return "closed by the client",
                     Err(_) => {

@@ -423,7 +423,7 @@ pub const FIELDS: &[Field] = &[
         group: ECOSYSTEM,
         label: "Speak HomeWizard P1 (API v1)",
         kind: Kind::Bool,
-        help: "For Home Assistant's HomeWizard integration, evcc, SmartEVSE and batteries: /api and /api/v1/data on this port, announced as _hwenergy._tcp.",
+        help: "For Home Assistant's HomeWizard integration, evcc, SmartEVSE and batteries, with any meter: /api and /api/v1/data on this port, announced as _hwenergy._tcp. The cloud switch stays off; Identify blinks the ok LED.",
     },
     Field {
         key: "homewizard.p1meter_hostname",
@@ -437,7 +437,7 @@ pub const FIELDS: &[Field] = &[
         group: ECOSYSTEM,
         label: "Speak Shelly Pro 3EM",
         kind: Kind::Bool,
-        help: "For Marstek and other home batteries: /rpc on this port and JSON-RPC over UDP, announced as _shelly._tcp.",
+        help: "For Home Assistant's Shelly integration (WebSocket /rpc, values pushed every reading), Marstek and other home batteries (JSON-RPC over UDP): on this port, announced as _shelly._tcp.",
     },
     Field {
         key: "raw.listen",
@@ -445,6 +445,20 @@ pub const FIELDS: &[Field] = &[
         label: "Raw telegram server",
         kind: Kind::Suggest(&["", "23", "2001"]),
         help: "A port (23 or 2001) where any number of programs (HA's DSMR integration, dsmr-reader, amshan) get the meter's telegrams as sent, like ser2net; empty = off.",
+    },
+    Field {
+        key: "raw.format",
+        group: ECOSYSTEM,
+        label: "Raw server sends",
+        kind: Kind::Choice(&["as_received", "dsmr"]),
+        help: "as_received: the frames byte for byte. dsmr: ASCII telegrams for every meter (an HDLC meter's readings written as DSMR 5S with its own values and clock), for HA's DSMR integration and dsmr-reader.",
+    },
+    Field {
+        key: "raw.dsmr_listen",
+        group: ECOSYSTEM,
+        label: "Second raw server, in DSMR",
+        kind: Kind::Suggest(&["", "2002"]),
+        help: "A second port that always sends DSMR telegrams, beside the raw server (amshan on one, HA's DSMR integration on the other); empty = none.",
     },
     Field {
         key: "update.channel",
