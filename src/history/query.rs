@@ -226,7 +226,18 @@ pub struct EnergyView {
     pub estimated: bool,
     /// What the interval cost (`cost`, `export_income`), where prices are set up.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::prices::cost::Cost>,
+    pub cost: Option<Cost>,
+}
+
+/// What an interval cost, in the prices' currency; `None` where a quarter of it
+/// has no price. Only its shape lives here, with the answers that carry it: the
+/// prices (a layer above the history) compute it (`prices::cost`).
+#[derive(Serialize, Clone, Debug, Default, PartialEq)]
+pub struct Cost {
+    /// What the imported energy cost, VAT and fees included.
+    pub cost: Option<f64>,
+    /// What the exported energy earned.
+    pub export_income: Option<f64>,
 }
 
 #[derive(Serialize, Debug, Clone, PartialEq)]
@@ -271,7 +282,7 @@ pub struct Totals {
     pub gas_m3: Option<f64>,
     /// The rows' cost summed; `null` where one of them has none.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub cost: Option<crate::prices::cost::Cost>,
+    pub cost: Option<Cost>,
 }
 
 /// Most raw readings one answer holds (3 hours at ten a second).

@@ -5,20 +5,10 @@
 
 use super::{Slot, find, formula};
 use crate::config::Formula;
+pub use crate::history::query::Cost;
 use crate::history::query::{EnergyResponse, import_export_kwh};
 use crate::history::store::{Channel, EnergyRow, Reader, Step, StoreError};
 use jiff::tz::TimeZone;
-use serde::Serialize;
-
-/// The cost of an interval, in the prices' currency; `None` where a quarter of it
-/// has no price.
-#[derive(Serialize, Clone, Debug, Default, PartialEq)]
-pub struct Cost {
-    /// What the imported energy cost, VAT and fees included.
-    pub cost: Option<f64>,
-    /// What the exported energy earned.
-    pub export_income: Option<f64>,
-}
 
 /// The cost of each interval `[start, end)` (sorted, not overlapping) from the
 /// quarters (sorted) that fall in it.
