@@ -38,10 +38,8 @@ const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 /// Longest wait imposed on everyone: short, so that guessing from many addresses
 /// cannot keep the admin out for long.
 const MAX_LOCKOUT_ALL: Duration = Duration::from_secs(60);
-/// A password's length in characters (what a person counts), for setting one and
-/// for logging in alike, so that every password that can be set can be used.
-pub const MIN_PASSWORD: usize = 8;
-pub const MAX_PASSWORD: usize = 256;
+/// A password's length in characters, as [`password::acceptable`] counts it.
+pub use super::password::{MAX_PASSWORD, MIN_PASSWORD};
 
 #[derive(Debug)]
 struct Session {

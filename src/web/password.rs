@@ -26,11 +26,16 @@ pub const MAX_MEMORY_KIB: u32 = 64 * 1024;
 /// before). Only the blocks in use are ever touched, so only those are resident.
 const OWN_MAPPING_BYTES: usize = 33 * 1024 * 1024;
 
+/// A password's length in characters (what a person counts), for setting one and
+/// for logging in alike, so that every password that can be set can be used.
+pub const MIN_PASSWORD: usize = 8;
+pub const MAX_PASSWORD: usize = 256;
+
 /// A password's length in characters is what the limits count, for setting and
 /// for logging in alike.
 pub fn acceptable(password: &str) -> bool {
     let n = password.chars().count();
-    (super::auth::MIN_PASSWORD..=super::auth::MAX_PASSWORD).contains(&n)
+    (MIN_PASSWORD..=MAX_PASSWORD).contains(&n)
 }
 
 /// An argon2id PHC string of `password` with a fresh 16-byte salt.
