@@ -14,6 +14,7 @@
 //! - [`history`]: the SQLite history against the real binary: energy, gaps, DST, faults.
 //! - [`ecosystem`]: HomeWizard, Shelly and the raw server against the real Python clients.
 //! - [`prices`]: spot prices from a local price server in each provider's format, cost in the daemon.
+//! - [`layers`]: the source's modules point only down the layers; no import cycles.
 //! - [`support`]: what several areas share (the headless-browser runner).
 
 mod conformance;
@@ -21,6 +22,7 @@ mod daemon;
 mod ecosystem;
 mod export;
 mod history;
+mod layers;
 mod mdns;
 mod mqtt;
 mod network;
