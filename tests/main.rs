@@ -14,11 +14,13 @@
 //! - [`history`]: the SQLite history against the real binary: energy, gaps, DST, faults.
 //! - [`ecosystem`]: HomeWizard, Shelly and the raw server against the real Python clients.
 //! - [`prices`]: spot prices from a local price server in each provider's format, cost in the daemon.
+//! - [`docs`]: README.md and docs/ link only to files and headings that exist.
 //! - [`layers`]: the source's modules point only down the layers; no import cycles.
 //! - [`support`]: what several areas share (the headless-browser runner).
 
 mod conformance;
 mod daemon;
+mod docs;
 mod ecosystem;
 mod export;
 mod history;

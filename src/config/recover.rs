@@ -4,7 +4,7 @@
 //! `config.toml` alone; and the admin password the file held is carried over when
 //! it can be read, so that a broken file never opens the settings to anyone on the
 //! LAN. If the file held a password that cannot be read, saving settings from the
-//! web stays locked until the file is mended (README: "A broken settings file").
+//! web stays locked until the file is mended (docs/configuration.md: "A broken settings file").
 
 use super::layers::write_settings;
 use super::{Config, ConfigError, Layers};
@@ -44,7 +44,7 @@ impl SettingsRecovery {
         if self.locked {
             m.push_str(
                 " It held an admin password that could not be read back, so settings cannot be changed \
-                 from the web until the file is mended (see the README: \"A broken settings file\").",
+                 from the web until the file is mended (see docs/configuration.md: \"A broken settings file\").",
             );
         }
         m

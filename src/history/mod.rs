@@ -1,6 +1,7 @@
 //! The history: every reading kept on the SD card for years, in one SQLite file
-//! (WAL, `synchronous=NORMAL`), and energy per 15 minutes, local hour and local
-//! day that survives restarts, gaps and 23/25-hour days.
+//! (WAL, `synchronous=FULL`: each commit is on the card when it returns), and
+//! energy per 15 minutes, local hour and local day that survives restarts, gaps
+//! and 23/25-hour days.
 //!
 //! Layout: `clock` (meter time, local calendar), `codec` (compact blobs),
 //! `recorder` (per reading, under a lock, no I/O), `energy` (registers →
