@@ -28,6 +28,9 @@ use tokio::sync::broadcast;
 /// How many values of each OBIS code `/meterData` shows.
 pub const RECENT: usize = 10;
 
+/// Identify requests closer together than this make one blink.
+pub const IDENTIFY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Readings a subscriber may fall behind before it lags.
 const BROADCAST_CAPACITY: usize = 64;
 
@@ -105,6 +108,8 @@ struct Inner {
     readings: broadcast::Sender<Arc<Reading>>,
     events: broadcast::Sender<Event>,
     sink: Mutex<Option<Arc<dyn Sink>>>,
+    /// When [`Hub::identify`] last passed an event on.
+    identified: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl std::fmt::Debug for dyn Sink {
@@ -167,6 +172,7 @@ impl Hub {
                 readings,
                 events,
                 sink: Mutex::new(None),
+                identified: Mutex::new(None),
             }),
         }
     }
@@ -252,8 +258,21 @@ impl Hub {
         let _ = self.inner.events.send(Event::Rejected(kind));
     }
 
-    /// Asks the status LED to blink for a while ([`Event::Identify`]).
+    /// Asks the status LED to blink for a while ([`Event::Identify`]). Asked
+    /// again within [`IDENTIFY_EVERY`], it does nothing: anyone on the LAN may
+    /// ask (HomeWizard's `identify` needs no login), and a flood of requests
+    /// must not crowd the readings' subscribers out of the event queue.
     pub fn identify(&self) {
+        let now = tokio::time::Instant::now();
+        let mut last = self
+            .inner
+            .identified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| now.duration_since(t) < IDENTIFY_EVERY) {
+            return;
+        }
+        *last = Some(now);
         let _ = self.inner.events.send(Event::Identify);
     }
 
@@ -344,6 +363,25 @@ impl Hub {
     /// progress is included.
     pub fn history_day(&self) -> Vec<Sample> {
         self.state().series.day()
+    }
+}
+
+#[cfg(test)]
+mod identify_tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn identify_requests_in_a_burst_make_one_event() {
+        let hub = Hub::default();
+        let mut events = hub.subscribe_events();
+        for _ in 0..100 {
+            hub.identify();
+        }
+        assert!(matches!(events.try_recv(), Ok(Event::Identify)));
+        assert!(events.try_recv().is_err(), "one event for the burst");
+        tokio::time::sleep(IDENTIFY_EVERY).await;
+        hub.identify();
+        assert!(matches!(events.try_recv(), Ok(Event::Identify)));
     }
 }
 
