@@ -9,7 +9,7 @@
 //!
 //! Bounded: at most [`MAX_CLIENTS`] sockets (more are refused with 503 before
 //! the upgrade), frames up to [`MAX_FRAME`] bytes (a longer one closes the
-//! socket), a socket that sends nothing for [`IDLE`] (aiohttp pings every 55 s)
+//! socket), a socket that sends nothing for [`IDLE`]
 //! or does not take a frame within [`WRITE_TIMEOUT`] is closed, and every socket
 //! closes at shutdown or when `shelly.enabled` is switched off.
 
@@ -31,8 +31,9 @@ pub const MAX_CLIENTS: usize = 8;
 /// The largest frame or message a client may send; requests are a few hundred
 /// bytes.
 pub const MAX_FRAME: usize = 16 * 1024;
-/// How long a client may stay silent (no frame, no ping) before it is closed.
-pub const IDLE: Duration = Duration::from_secs(180);
+/// How long a client may stay silent (no frame, no ping) before it is closed:
+/// aiohttp, Home Assistant's client, pings every 55 s.
+pub const IDLE: Duration = Duration::from_secs(90);
 /// Longest a client may take to take one frame.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Notifications at most this often; a reading in between goes out at the end

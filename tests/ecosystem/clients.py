@@ -12,6 +12,7 @@ fails with a traceback). The Rust tests assert on that line.
                                 NotifyStatus has come
   wsabuse HOST:PORT N           N+1 plain WebSocket clients on /rpc: what the one
                                 too many, a huge frame and junk frames get
+  wsidle HOST:PORT              a WebSocket client that stays silent, until closed
   udp PORT REQUEST_JSON         a home battery's JSON-RPC datagram (Marstek)
   dsmr HOST PORT VERSION N      dsmr_parser's TCP client (HA DSMR network mode)
   amshan HOST PORT N            amshan's TCP reader, HDLC frames decoded
@@ -187,6 +188,17 @@ async def wsabuse(host, n):
     print(json.dumps(out))
 
 
+async def wsidle(host):
+    """A client that says nothing, not even pings: how long until it is closed."""
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as s:
+        ws = await s.ws_connect(f"http://{host}/rpc", heartbeat=None)
+        start = loop.time()
+        msg = await asyncio.wait_for(ws.receive(), 300)
+        print(json.dumps({"type": msg.type.name, "code": ws.close_code,
+                          "after_s": loop.time() - start}))
+
+
 def udp(port, request):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(10)
@@ -270,6 +282,8 @@ def main(argv):
         asyncio.run(shellyws(argv[2]))
     elif cmd == "wsabuse":
         asyncio.run(wsabuse(argv[2], int(argv[3])))
+    elif cmd == "wsidle":
+        asyncio.run(wsidle(argv[2]))
     elif cmd == "udp":
         udp(argv[2], argv[3])
     elif cmd == "dsmr":

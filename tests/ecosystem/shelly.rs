@@ -173,3 +173,39 @@ async fn the_websocket_is_bounded_and_answers_only_requests() {
     assert_eq!(r.status(), 200);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_websocket_is_closed_after_the_idle_time() {
+    let d = Daemon::start("[shelly]\nenabled = true\nudp_ports = []\n").await;
+    let idle = p1ib::web::shelly_ws::IDLE.as_secs_f64();
+    // clients.py waits up to 300 s; client() allows PATIENCE * 2, so run it directly
+    let out = tokio::time::timeout(Duration::from_secs(200), wsidle(&d.web.to_string()))
+        .await
+        .expect("closed well within 200 s");
+    assert_eq!(out["code"], 1001, "closed as going away: {out}");
+    let after = out["after_s"].as_f64().unwrap();
+    assert!(
+        after >= idle - 1.0 && after < idle + 30.0,
+        "after {after} s: {out}"
+    );
+    d.stop().await;
+}
+
+/// clients.py's `wsidle`, which takes longer than [`client`] waits.
+async fn wsidle(host: &str) -> serde_json::Value {
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ecosystem/clients.py");
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .args(["wsidle", host])
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(out.stdout.trim_ascii()).unwrap()
+}
