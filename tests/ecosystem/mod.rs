@@ -15,9 +15,12 @@
 //!   its device info and HTTP RPC; a battery's UDP request; a misbehaving socket.
 //! - [`raw`]: dsmr_parser (HDLC meters in DSMR too) and amshan on the raw
 //!   server; many clients, a stuck one, one that connects mid-frame, one too many.
+//! - [`home_assistant`]: a real Home Assistant Core adds p1ib through its
+//!   HomeWizard, Shelly and DSMR config flows (tests/ha/).
 //! - [`discovery`]: `_hwenergy._tcp` and `_shelly._tcp` in a network namespace.
 
 mod discovery;
+mod home_assistant;
 mod homewizard;
 mod raw;
 mod shelly;
