@@ -67,25 +67,26 @@ done
 # aioshelly, dsmr_parser, amshan), pinned in tests/ecosystem/requirements.txt at the
 # versions Home Assistant ships, in a virtual environment under target/ made only
 # when missing, older than that file, or made by another Python, so reruns are
-# offline. Those versions need Python >= 3.12, newer than Debian bookworm's 3.11:
-# $P1IB_TEST_PYTHON if set, else the newest 3.12+ of python3.14/3.13/3.12/python3
-# on PATH and pyenv's (~/.pyenv/versions: the build machines have 3.12 and 3.13).
+# offline. Those versions (and Home Assistant, below) need Python >= 3.13 (3.12 for
+# the libraries alone), newer than Debian bookworm's 3.11: $P1IB_TEST_PYTHON if
+# set, else the newest 3.13+ of python3.14/3.13/python3 on PATH and pyenv's
+# (~/.pyenv/versions: the build machines have 3.13.0).
 find_python() {
   if [ -n "${P1IB_TEST_PYTHON:-}" ]; then
     echo "$P1IB_TEST_PYTHON"
     return 0
   fi
-  local candidates=(python3.14 python3.13 python3.12 python3) root v best="" best_version=0
+  local candidates=(python3.14 python3.13 python3) root v best="" best_version=0
   for root in "${PYENV_ROOT:-}" "$HOME/.pyenv" /root/.pyenv; do
     [ -n "$root" ] && [ -d "$root/versions" ] || continue
     for v in "$root"/versions/3.*/bin/python3; do candidates+=("$v"); done
   done
   for v in "${candidates[@]}"; do
-    # the interpreter itself (not a shim) and its version as one number, if >= 3.12
+    # the interpreter itself (not a shim) and its version as one number, if >= 3.13
     # and it has what a venv of these libraries needs
     local found
     found=$("$v" -c 'import sys, venv, ensurepip, ssl
-if sys.version_info >= (3, 12):
+if sys.version_info >= (3, 13):
     print(sys.version_info[0] * 10000 + sys.version_info[1] * 100 + sys.version_info[2], sys.executable)' 2>/dev/null) || continue
     [ -n "$found" ] || continue
     if [ "${found%% *}" -gt "$best_version" ]; then
@@ -96,46 +97,33 @@ if sys.version_info >= (3, 12):
   [ -n "$best" ] && echo "$best"
 }
 if ! python=$(find_python); then
-  echo "tests/run.sh: the ecosystem tests need Python >= 3.12 with venv and ssl (Home Assistant's" \
-       "client libraries need it); none found. Set P1IB_TEST_PYTHON to one." >&2
+  echo "tests/run.sh: the ecosystem tests need Python >= 3.13 with venv and ssl (Home Assistant" \
+       "and its client libraries need it); none found. Set P1IB_TEST_PYTHON to one." >&2
   exit 1
 fi
-venv=target/pyenv
-stamp="$("$python" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
-if [ ! -f "$venv/.installed" ] || [ tests/ecosystem/requirements.txt -nt "$venv/.installed" ] \
-   || [ "$(cat "$venv/.installed")" != "$stamp" ]; then
-  echo "tests/run.sh: pip install -r tests/ecosystem/requirements.txt into $venv/ ($stamp)" >&2
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/ecosystem/requirements.txt >&2
-  echo "$stamp" > "$venv/.installed"
-fi
-export P1IB_PYTHON="$(pwd)/$venv/bin/python"
+# make_venv DIR REQUIREMENTS [PIP ARGS...]: DIR made with $python from REQUIREMENTS,
+# only when missing, older than that file, or made by another Python.
+make_venv() {
+  local dir=$1 requirements=$2 stamp
+  shift 2
+  stamp="$("$python" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+  if [ ! -f "$dir/.installed" ] || [ "$requirements" -nt "$dir/.installed" ] \
+     || [ "$(cat "$dir/.installed")" != "$stamp" ]; then
+    echo "tests/run.sh: pip install -r $requirements into $dir/ ($stamp)" >&2
+    rm -rf "$dir"
+    "$python" -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" -r "$requirements" >&2
+    echo "$stamp" > "$dir/.installed"
+  fi
+}
+make_venv target/pyenv tests/ecosystem/requirements.txt
+export P1IB_PYTHON="$(pwd)/target/pyenv/bin/python"
 
 # A real Home Assistant Core (tests/ha/, tests/ecosystem/home_assistant.rs), pinned in
-# tests/ha/requirements.txt, in target/ha-venv, made only when missing, older than
-# that file, or made by another Python. Home Assistant 2026.2.3 needs Python 3.13;
-# it asks for 3.13.2, and the build machines' 3.13.0 runs what the test uses, so it
-# is installed with --ignore-requires-python (about 2 minutes cold).
-ha_python=""
-for v in "$python" "${P1IB_TEST_PYTHON:-}" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[3-9].*/bin/python3; do
-  [ -n "$v" ] && "$v" -c 'import sys; sys.exit(sys.version_info < (3, 13))' >/dev/null 2>&1 && { ha_python=$v; break; }
-done
-if [ -z "$ha_python" ]; then
-  echo "tests/run.sh: the Home Assistant test needs Python >= 3.13; none found. Set P1IB_TEST_PYTHON to one." >&2
-  exit 1
-fi
-ha_venv=target/ha-venv
-ha_stamp="$("$ha_python" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
-if [ ! -f "$ha_venv/.installed" ] || [ tests/ha/requirements.txt -nt "$ha_venv/.installed" ] \
-   || [ "$(cat "$ha_venv/.installed")" != "$ha_stamp" ]; then
-  echo "tests/run.sh: pip install -r tests/ha/requirements.txt into $ha_venv/ ($ha_stamp)" >&2
-  rm -rf "$ha_venv"
-  "$ha_python" -m venv "$ha_venv"
-  "$ha_venv/bin/pip" install --quiet --disable-pip-version-check --ignore-requires-python \
-    -r tests/ha/requirements.txt >&2
-  echo "$ha_stamp" > "$ha_venv/.installed"
-fi
-export P1IB_HA_PYTHON="$(pwd)/$ha_venv/bin/python"
+# tests/ha/requirements.txt, in target/ha-venv. Home Assistant 2026.2.3 asks for
+# Python 3.13.2, and the build machines' 3.13.0 runs what the test uses, so it is
+# installed with --ignore-requires-python (about 2 minutes cold).
+make_venv target/ha-venv tests/ha/requirements.txt --ignore-requires-python
+export P1IB_HA_PYTHON="$(pwd)/target/ha-venv/bin/python"
 
 exec cargo test --locked "$@"

@@ -7,17 +7,11 @@ use serde_json::Value;
 
 /// Home Assistant's venv python (tests/run.sh makes it).
 fn ha_python() -> PathBuf {
-    let p = std::env::var_os("P1IB_HA_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ha-venv/bin/python")
-        });
-    assert!(
-        p.exists(),
-        "{} is missing: run tests/run.sh, which installs Home Assistant (tests/ha/requirements.txt)",
-        p.display()
-    );
-    p
+    venv_python(
+        "P1IB_HA_PYTHON",
+        "target/ha-venv",
+        "Home Assistant (tests/ha/requirements.txt)",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -58,14 +58,23 @@ pub fn corpus(file: &str) -> Vec<u8> {
 
 /// The virtual environment's python (tests/run.sh makes it).
 fn python() -> PathBuf {
-    let p = std::env::var_os("P1IB_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/pyenv/bin/python")
-        });
+    venv_python(
+        "P1IB_PYTHON",
+        "target/pyenv",
+        "the Python clients (tests/ecosystem/requirements.txt)",
+    )
+}
+
+/// The python of a venv tests/run.sh makes: `$var`, else `dir`/bin/python.
+pub fn venv_python(var: &str, dir: &str, what: &str) -> PathBuf {
+    let p = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(dir)
+            .join("bin/python")
+    });
     assert!(
         p.exists(),
-        "{} is missing: run tests/run.sh, which installs the Python clients (tests/ecosystem/requirements.txt)",
+        "{} is missing: run tests/run.sh, which installs {what}",
         p.display()
     );
     p
