@@ -25,14 +25,26 @@ fn client() -> reqwest::Client {
 /// Polls `f` until it gives `Some`, at most [`WAIT`].
 async fn until<T, F: std::future::Future<Output = Option<T>>>(
     what: &str,
-    mut f: impl FnMut() -> F,
+    f: impl FnMut() -> F,
 ) -> T {
+    match until_or_none(f).await {
+        Some(v) => v,
+        None => panic!("waited {WAIT:?} for {what}"),
+    }
+}
+
+/// Polls `f` until it gives `Some`, at most [`WAIT`]; `None` when it never did.
+async fn until_or_none<T, F: std::future::Future<Output = Option<T>>>(
+    mut f: impl FnMut() -> F,
+) -> Option<T> {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(v) = f().await {
-            return v;
+            return Some(v);
         }
-        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -175,13 +187,31 @@ fn with_query(url: &str, params: &[(&str, &str)]) -> reqwest::Url {
 }
 
 /// The voltage samples' times per series, once at least `n` are there.
-async fn vm_voltages(vm: &Server, n: usize) -> BTreeMap<String, Vec<i64>> {
-    until("every reading in VictoriaMetrics", || async move {
-        let series = vm_samples(vm, "p1ib_voltage_l1_v").await;
-        let count: usize = series.values().map(Vec::len).sum();
-        (count >= n).then_some(series)
+async fn vm_voltages(vm: &Server, times: &[i64]) -> BTreeMap<String, Vec<i64>> {
+    let n = times.len();
+    let last = std::cell::RefCell::new(BTreeMap::new());
+    let got = until_or_none(|| {
+        let last = &last;
+        async move {
+            let series = vm_samples(vm, "p1ib_voltage_l1_v").await;
+            let count: usize = series.values().map(Vec::len).sum();
+            *last.borrow_mut() = series.clone();
+            (count >= n).then_some(series)
+        }
     })
-    .await
+    .await;
+    got.unwrap_or_else(|| {
+        let last = last.borrow();
+        let mut seen: Vec<i64> = last.values().flatten().copied().collect();
+        seen.sort_unstable();
+        let missing: Vec<i64> = times.iter().copied().filter(|t| seen.binary_search(t).is_err()).take(10).collect();
+        panic!(
+            "waited {WAIT:?} for every reading in VictoriaMetrics: {} of {n}; first missing {missing:?} (capture {:?}..{:?})",
+            seen.len(),
+            times.first(),
+            times.last()
+        )
+    })
 }
 
 /// InfluxDB 1.x with its directories in `dir/db` and ports of its own; `auth`:
@@ -392,7 +422,7 @@ async fn victoria_metrics_gets_every_reading_once_across_an_outage_and_a_kill() 
             replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
         })
         .await;
-    let got = vm_voltages(&vm, times.len()).await;
+    let got = vm_voltages(&vm, &times).await;
     assert_eq!(got.len(), 1, "one series: {:?}", got.keys());
     let labels = got.keys().next().unwrap();
     assert!(labels.contains("\"site\":\"test site\""), "{labels}");
@@ -474,7 +504,7 @@ async fn victoria_metrics_takes_line_protocol() {
                 && export_status(s)["sent"].as_u64() >= Some(times.len() as u64)
         })
         .await;
-    let got = vm_voltages(&vm, times.len()).await;
+    let got = vm_voltages(&vm, &times).await;
     let all: Vec<i64> = got.into_values().flatten().collect();
     assert_once("VictoriaMetrics (line protocol)", &all, &times);
     daemon.stop();

