@@ -222,6 +222,93 @@ pub async fn run(
     schedule: Schedule,
     stop: CancellationToken,
 ) {
+    let Some(mut task) = start(prices, config, cache, schedule).await else {
+        stop.cancelled().await;
+        return;
+    };
+    loop {
+        let now = now_ms();
+        let mut round = Round::plan(&task.prices, now, task.schedule.publish_hour);
+        task.retry.retain(|d, _| round.wants(*d));
+        for (from, to) in round.days.clone() {
+            let Some(failures) = task.due(from, now, &mut round) else {
+                continue;
+            };
+            let result = tokio::select! {
+                r = task.fetcher.day(&task.prices, from, to) => r,
+                _ = stop.cancelled() => return,
+            };
+            task.take(result, from, to, failures, &mut round).await;
+        }
+        task.report(&round);
+        let sleep = Duration::from_millis((round.wake - now_ms()).max(10) as u64).min(MAX_SLEEP);
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// The fetcher between rounds.
+struct Task {
+    prices: Prices,
+    fetcher: Fetcher,
+    cache: Option<Cache>,
+    schedule: Schedule,
+    /// Provider and area, for the status and the log.
+    source: String,
+    /// Per day: failures in a row and when to try again (only the days still wanted).
+    retry: HashMap<i64, (u32, i64)>,
+}
+
+/// One pass over the days wanted now.
+struct Round {
+    /// `(start, end)` of each day wanted: yesterday, today and, once published, tomorrow.
+    days: Vec<(i64, i64)>,
+    tomorrow: i64,
+    /// When to look again.
+    wake: i64,
+    /// Tomorrow's prices are awaited (not published yet).
+    waiting: bool,
+}
+
+impl Round {
+    /// The days wanted at `now`; tomorrow's from `publish_hour` on.
+    fn plan(prices: &Prices, now: i64, publish_hour: i64) -> Round {
+        let (today, tomorrow) = prices.day_of(now);
+        let (yesterday, _) = prices.day_of(today - 1);
+        let (_, after) = prices.day_of(tomorrow);
+        let publish = today + publish_hour * 3_600_000;
+        let mut days = vec![(yesterday, today), (today, tomorrow)];
+        if now >= publish {
+            days.push((tomorrow, after));
+        }
+        let wake = if now < publish {
+            publish
+        } else {
+            tomorrow + 1000
+        };
+        Round {
+            days,
+            tomorrow,
+            wake,
+            waiting: false,
+        }
+    }
+
+    fn wants(&self, day: i64) -> bool {
+        self.days.iter().any(|(w, _)| *w == day)
+    }
+}
+
+/// Sets the status, loads the cache and makes the HTTP client; `None` when
+/// the task has nothing to do (no provider, or no client: the status says so).
+async fn start(
+    prices: Prices,
+    config: PricesConfig,
+    cache: Option<PathBuf>,
+    schedule: Schedule,
+) -> Option<Task> {
     prices.reset(factor(&config));
     let source = format!("{} {}", config.provider.name(), config.area);
     if config.provider == Provider::None {
@@ -232,8 +319,7 @@ pub async fn run(
                 ..super::Status::default()
             }
         });
-        stop.cancelled().await;
-        return;
+        return None;
     }
     prices.set_status(|s| {
         *s = super::Status {
@@ -243,7 +329,7 @@ pub async fn run(
             ..super::Status::default()
         }
     });
-    let mut cache = match cache {
+    let cache = match cache {
         Some(path) => open_cache(path, source_key(&config), &prices).await,
         None => None,
     };
@@ -255,121 +341,136 @@ pub async fn run(
                 s.state = "failing";
                 s.detail = e.to_string();
             });
-            stop.cancelled().await;
-            return;
+            return None;
         }
     };
-    // Per day: failures in a row and when to try again (only the days still wanted).
-    let mut retry: HashMap<i64, (u32, i64)> = HashMap::new();
-    loop {
-        let now = now_ms();
-        let (today, tomorrow) = prices.day_of(now);
-        let (yesterday, _) = prices.day_of(today - 1);
-        let (_, after) = prices.day_of(tomorrow);
-        let publish = today + schedule.publish_hour * 3_600_000;
-        let mut wanted = vec![(yesterday, today), (today, tomorrow)];
-        if now >= publish {
-            wanted.push((tomorrow, after));
+    Some(Task {
+        prices,
+        fetcher,
+        cache,
+        schedule,
+        source,
+        retry: HashMap::new(),
+    })
+}
+
+impl Task {
+    /// The failures so far if day `from` is to be fetched now; `None` when it is
+    /// there already or its retry is later (the round then wakes for it).
+    fn due(&self, from: i64, now: i64, round: &mut Round) -> Option<u32> {
+        if self.prices.has_day(from) {
+            return None;
         }
-        retry.retain(|d, _| wanted.iter().any(|(w, _)| w == d));
-        let mut wake = if now < publish {
-            publish
-        } else {
-            tomorrow + 1000
+        let (failures, at) = self.retry.get(&from).copied().unwrap_or((0, 0));
+        if at > now {
+            round.wake = round.wake.min(at);
+            round.waiting |= from == round.tomorrow;
+            return None;
+        }
+        Some(failures)
+    }
+
+    /// What one fetch of day `[from, to)` gave: the prices kept, or when to try again.
+    async fn take(
+        &mut self,
+        result: Result<Vec<Slot>, FetchError>,
+        from: i64,
+        to: i64,
+        failures: u32,
+        round: &mut Round,
+    ) {
+        let day = &self.prices.calendar().iso(from)[..10];
+        match result {
+            Ok(slots) => self.keep(from, to, slots, day).await,
+            Err(e) if e.no_data() => self.not_published(from, failures, day, round),
+            Err(e) => self.failed(from, failures, day, &e, round),
+        }
+    }
+
+    /// A day fetched: into the cache and the prices; the status is `ok`.
+    async fn keep(&mut self, from: i64, to: i64, slots: Vec<Slot>, day: &str) {
+        self.retry.remove(&from);
+        let day_prices = Day {
+            start: from,
+            end: to,
+            slots,
+            fetched: now_ms(),
         };
-        let mut waiting = false;
-        for &(from, to) in &wanted {
-            if prices.has_day(from) {
-                continue;
-            }
-            let (failures, at) = retry.get(&from).copied().unwrap_or((0, 0));
-            if at > now {
-                wake = wake.min(at);
-                waiting |= from == tomorrow;
-                continue;
-            }
-            let day = &prices.calendar().iso(from)[..10];
-            let result = tokio::select! {
-                r = fetcher.day(&prices, from, to) => r,
-                _ = stop.cancelled() => return,
-            };
-            match result {
-                Ok(slots) => {
-                    retry.remove(&from);
-                    let day_prices = Day {
-                        start: from,
-                        end: to,
-                        slots,
-                        fetched: now_ms(),
-                    };
-                    if let Some(c) = cache.take() {
-                        cache = store(c, day_prices.clone()).await;
-                    }
-                    debug!(day, slots = day_prices.slots.len(), "prices fetched");
-                    prices.insert(day_prices);
-                    prices.set_status(|s| {
-                        if s.failures > 0 {
-                            info!(%source, "prices: the provider answers again");
-                        }
-                        s.state = "ok";
-                        s.detail = String::new();
-                        s.last_fetch = Some(now_ms());
-                        s.failures = 0;
-                    });
-                }
-                Err(e) if e.no_data() => {
-                    let wait = schedule
-                        .not_published_retry
-                        .max(backoff(&schedule, failures));
-                    let at = now_ms() + wait.as_millis() as i64;
-                    retry.insert(from, (failures + 1, at));
-                    wake = wake.min(at);
-                    waiting |= from == tomorrow;
-                    debug!(day, "prices: not published yet");
-                    if from != tomorrow {
-                        prices.set_status(|s| {
-                            s.state = "waiting";
-                            s.detail = format!("the provider has no prices for {day} yet");
-                        });
-                    }
-                }
-                Err(e) => {
-                    let at = now_ms() + backoff(&schedule, failures).as_millis() as i64;
-                    retry.insert(from, (failures + 1, at));
-                    wake = wake.min(at);
-                    let total = prices.status().failures + 1;
-                    if total == 1 || total.is_multiple_of(10) {
-                        warn!(%source, day, error = %e, failures = total, "prices: fetch failed; retrying with backoff");
-                    }
-                    prices.set_status(|s| {
-                        s.state = "failing";
-                        s.detail = format!("{day}: {e}");
-                        s.failures = total;
-                    });
-                }
-            }
+        if let Some(c) = self.cache.take() {
+            self.cache = store(c, day_prices.clone()).await;
         }
-        let all_there = wanted
+        debug!(day, slots = day_prices.slots.len(), "prices fetched");
+        self.prices.insert(day_prices);
+        let source = &self.source;
+        self.prices.set_status(|s| {
+            if s.failures > 0 {
+                info!(%source, "prices: the provider answers again");
+            }
+            s.state = "ok";
+            s.detail = String::new();
+            s.last_fetch = Some(now_ms());
+            s.failures = 0;
+        });
+    }
+
+    /// The provider has no prices for the day yet: asked again later, a status
+    /// (`waiting`), not a failure.
+    fn not_published(&mut self, from: i64, failures: u32, day: &str, round: &mut Round) {
+        let wait = self
+            .schedule
+            .not_published_retry
+            .max(backoff(&self.schedule, failures));
+        let at = now_ms() + wait.as_millis() as i64;
+        self.retry.insert(from, (failures + 1, at));
+        round.wake = round.wake.min(at);
+        round.waiting |= from == round.tomorrow;
+        debug!(day, "prices: not published yet");
+        if from != round.tomorrow {
+            self.prices.set_status(|s| {
+                s.state = "waiting";
+                s.detail = format!("the provider has no prices for {day} yet");
+            });
+        }
+    }
+
+    /// The fetch failed: retried with backoff; the log gets the first failure
+    /// and every tenth.
+    fn failed(&mut self, from: i64, failures: u32, day: &str, e: &FetchError, round: &mut Round) {
+        let at = now_ms() + backoff(&self.schedule, failures).as_millis() as i64;
+        self.retry.insert(from, (failures + 1, at));
+        round.wake = round.wake.min(at);
+        let total = self.prices.status().failures + 1;
+        if total == 1 || total.is_multiple_of(10) {
+            warn!(source = %self.source, day, error = %e, failures = total, "prices: fetch failed; retrying with backoff");
+        }
+        self.prices.set_status(|s| {
+            s.state = "failing";
+            s.detail = format!("{day}: {e}");
+            s.failures = total;
+        });
+    }
+
+    /// After a round: `waiting` while only tomorrow's prices are missing, `ok`
+    /// once every day wanted is there.
+    fn report(&self, round: &Round) {
+        let prices = &self.prices;
+        let all_there = round
+            .days
             .iter()
-            .filter(|(d, _)| *d != tomorrow)
+            .filter(|(d, _)| *d != round.tomorrow)
             .all(|(d, _)| prices.has_day(*d));
-        if waiting && all_there {
+        if round.waiting && all_there {
             prices.set_status(|s| {
                 if s.state != "failing" {
                     s.state = "waiting";
                     s.detail = "tomorrow's prices are not published yet".into();
                 }
             });
-        } else if all_there && wanted.iter().all(|(d, _)| prices.has_day(*d)) {
+        } else if all_there && round.days.iter().all(|(d, _)| prices.has_day(*d)) {
             prices.set_status(|s| {
                 s.state = "ok";
                 s.detail = String::new();
             });
-        }
-        let sleep = Duration::from_millis((wake - now_ms()).max(10) as u64).min(MAX_SLEEP);
-        tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = stop.cancelled() => return,
         }
     }
 }
