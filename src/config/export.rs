@@ -105,42 +105,8 @@ const MAX_BACKLOG: Duration = Duration::from_secs(366 * 86_400);
 
 impl RawExport {
     pub(super) fn check(&self, c: &mut Checker) -> ExportConfig {
-        let url = self.url.trim();
-        if self.enabled || !url.is_empty() {
-            match reqwest::Url::parse(url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                    // A password in the URL would be shown by the settings page and
-                    // the status: it belongs in the secrets below.
-                    let secret_query = u
-                        .query_pairs()
-                        .any(|(k, _)| matches!(k.as_ref(), "p" | "password" | "token"));
-                    if !u.username().is_empty() || u.password().is_some() || secret_query {
-                        c.bad(
-                            "export.url",
-                            "<a URL with a password>",
-                            "a URL without user:password or p=/token= (set export.username, export.password or export.token)",
-                        );
-                    }
-                }
-                _ => c.bad(
-                    "export.url",
-                    url,
-                    "the database's write URL, such as \"http://192.168.1.10:8428/api/v1/write\" (VictoriaMetrics, remote_write) or \"http://influx:8086/write?db=p1ib\"",
-                ),
-            }
-        }
-        let format = match self.format.trim() {
-            "influx" => ExportFormat::Influx,
-            "remote_write" => ExportFormat::RemoteWrite,
-            other => {
-                c.bad(
-                    "export.format",
-                    other,
-                    "\"influx\" (InfluxDB line protocol) or \"remote_write\" (Prometheus remote write)",
-                );
-                ExportFormat::Influx
-            }
-        };
+        let url = self.check_url(c);
+        let format = self.check_format(c);
         if self.token.is_set() && self.password.is_set() {
             c.bad(
                 "export.token",
@@ -210,6 +176,50 @@ impl RawExport {
             max_backlog: max_backlog.min(MAX_BACKLOG),
             backlog_rate: self.backlog_rate.clamp(10, 1_000_000),
             timeout: timeout.min(Duration::from_secs(300)),
+        }
+    }
+    /// The write URL, trimmed: checked when export is on or a URL is given.
+    fn check_url(&self, c: &mut Checker) -> &str {
+        let url = self.url.trim();
+        if self.enabled || !url.is_empty() {
+            match reqwest::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                    // A password in the URL would be shown by the settings page and
+                    // the status: it belongs in the secrets below.
+                    let secret_query = u
+                        .query_pairs()
+                        .any(|(k, _)| matches!(k.as_ref(), "p" | "password" | "token"));
+                    if !u.username().is_empty() || u.password().is_some() || secret_query {
+                        c.bad(
+                            "export.url",
+                            "<a URL with a password>",
+                            "a URL without user:password or p=/token= (set export.username, export.password or export.token)",
+                        );
+                    }
+                }
+                _ => c.bad(
+                    "export.url",
+                    url,
+                    "the database's write URL, such as \"http://192.168.1.10:8428/api/v1/write\" (VictoriaMetrics, remote_write) or \"http://influx:8086/write?db=p1ib\"",
+                ),
+            }
+        }
+        url
+    }
+
+    /// The wire format.
+    fn check_format(&self, c: &mut Checker) -> ExportFormat {
+        match self.format.trim() {
+            "influx" => ExportFormat::Influx,
+            "remote_write" => ExportFormat::RemoteWrite,
+            other => {
+                c.bad(
+                    "export.format",
+                    other,
+                    "\"influx\" (InfluxDB line protocol) or \"remote_write\" (Prometheus remote write)",
+                );
+                ExportFormat::Influx
+            }
         }
     }
 }

@@ -194,6 +194,24 @@ fn parse_range(s: &str, min: u8, max: u8) -> Option<(u8, u8)> {
 
 impl RawPrices {
     pub(super) fn check(&self, c: &mut Checker) -> PricesConfig {
+        let (provider, area, eic) = self.check_provider(c);
+        let base_url = self.check_base_url(c, provider);
+        let currency = self.check_currency(c, provider);
+        let eur_rate = self.check_eur_rate(c, provider, &currency);
+        PricesConfig {
+            provider,
+            area,
+            eic,
+            base_url,
+            token: self.token.clone(),
+            currency,
+            eur_rate,
+            formula: self.check_formula(c),
+        }
+    }
+
+    /// The provider, the area as written (upper case) and its EIC code (ENTSO-E).
+    fn check_provider(&self, c: &mut Checker) -> (Provider, String, String) {
         let provider = match self.provider.trim() {
             "none" | "" => Provider::None,
             "elprisetjustnu" => Provider::Elprisetjustnu,
@@ -242,8 +260,13 @@ impl RawPrices {
             }
             _ => {}
         }
+        (provider, area, eic)
+    }
+
+    /// The provider's address, or the one given.
+    fn check_base_url(&self, c: &mut Checker, provider: Provider) -> String {
         let base_url = self.base_url.trim();
-        let base_url = if base_url.is_empty() {
+        if base_url.is_empty() {
             provider.default_url().to_owned()
         } else {
             if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
@@ -256,7 +279,11 @@ impl RawPrices {
                 );
             }
             base_url.trim_end_matches('/').to_owned()
-        };
+        }
+    }
+
+    /// The currency, the provider's own when not given.
+    fn check_currency(&self, c: &mut Checker, provider: Provider) -> String {
         let currency = self.currency.trim().to_ascii_uppercase();
         let well_formed = currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_uppercase());
         if !currency.is_empty() && !well_formed {
@@ -290,6 +317,34 @@ impl RawPrices {
                 ),
             );
         }
+        currency
+    }
+
+    /// Units of the currency per EUR, if given; ENTSO-E's EUR prices in
+    /// another currency need it.
+    fn check_eur_rate(&self, c: &mut Checker, provider: Provider, currency: &str) -> Option<f64> {
+        let eur_rate = self.eur_rate;
+        if !eur_rate.is_finite() || !(0.0..=100_000.0).contains(&eur_rate) {
+            c.bad(
+                "prices.eur_rate",
+                eur_rate,
+                "units of prices.currency per EUR, or 0 to keep EUR",
+            );
+        }
+        let eur_rate =
+            (eur_rate.is_finite() && eur_rate > 0.0 && eur_rate <= 100_000.0).then_some(eur_rate);
+        if provider == Provider::Entsoe && currency != "EUR" && eur_rate.is_none() {
+            c.bad(
+                "prices.eur_rate",
+                self.eur_rate,
+                format!("units of {currency} per EUR (ENTSO-E prices are in EUR), or prices.currency = \"EUR\""),
+            );
+        }
+        eur_rate
+    }
+
+    /// The price formula's amounts and the high-fee window.
+    fn check_formula(&self, c: &mut Checker) -> Formula {
         let mut amount = |key: &str, v: f64, negative: bool| -> f64 {
             if !v.is_finite() || v.abs() > 1000.0 || (!negative && v < 0.0) {
                 let range = if negative {
@@ -310,23 +365,6 @@ impl RawPrices {
         let energy_tax = amount("prices.energy_tax", self.energy_tax, false);
         let export_bonus = amount("prices.export_bonus", self.export_bonus, true);
         let export_fee = amount("prices.export_fee", self.export_fee, true);
-        let eur_rate = self.eur_rate;
-        if !eur_rate.is_finite() || !(0.0..=100_000.0).contains(&eur_rate) {
-            c.bad(
-                "prices.eur_rate",
-                eur_rate,
-                "units of prices.currency per EUR, or 0 to keep EUR",
-            );
-        }
-        let eur_rate =
-            (eur_rate.is_finite() && eur_rate > 0.0 && eur_rate <= 100_000.0).then_some(eur_rate);
-        if provider == Provider::Entsoe && currency != "EUR" && eur_rate.is_none() {
-            c.bad(
-                "prices.eur_rate",
-                self.eur_rate,
-                format!("units of {currency} per EUR (ENTSO-E prices are in EUR), or prices.currency = \"EUR\""),
-            );
-        }
         if !self.vat_percent.is_finite() || !(0.0..=100.0).contains(&self.vat_percent) {
             c.bad(
                 "prices.vat_percent",
@@ -334,8 +372,28 @@ impl RawPrices {
                 "a percentage from 0 to 100 (25 in Sweden and Norway)",
             );
         }
+        let window = self.check_window(c);
+        Formula {
+            fixed_price: (fixed > 0.0).then_some(fixed),
+            supplier_markup,
+            grid_fee,
+            grid_fee_high: if window.is_some() {
+                grid_fee_high
+            } else {
+                grid_fee
+            },
+            window,
+            energy_tax,
+            vat: self.vat_percent.clamp(0.0, 100.0) / 100.0,
+            export_bonus,
+            export_fee,
+        }
+    }
+
+    /// The high grid fee's window, if one is set.
+    fn check_window(&self, c: &mut Checker) -> Option<Window> {
         let hours = self.grid_high_hours.trim();
-        let window = if hours.is_empty() {
+        if hours.is_empty() {
             None
         } else {
             let h = parse_range(hours, 0, 24).filter(|(a, b)| a != b);
@@ -356,30 +414,6 @@ impl RawPrices {
                 months,
                 weekdays_only: self.grid_high_weekdays_only,
             })
-        };
-        PricesConfig {
-            provider,
-            area,
-            eic,
-            base_url,
-            token: self.token.clone(),
-            currency,
-            eur_rate,
-            formula: Formula {
-                fixed_price: (fixed > 0.0).then_some(fixed),
-                supplier_markup,
-                grid_fee,
-                grid_fee_high: if window.is_some() {
-                    grid_fee_high
-                } else {
-                    grid_fee
-                },
-                window,
-                energy_tax,
-                vat: self.vat_percent.clamp(0.0, 100.0) / 100.0,
-                export_bonus,
-                export_fee,
-            },
         }
     }
 }

@@ -181,199 +181,214 @@ pub struct Bad {
 
 const WEEKDAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
-impl RawRule {
-    /// Checks every key; every bad one is named.
-    pub fn check(&self) -> Result<Rule, Vec<Bad>> {
-        let mut bad = Vec::new();
-        let mut fail = |key: &'static str, value: &Setting, allowed: &'static str| {
-            bad.push(Bad {
+/// The keys found bad so far.
+#[derive(Default)]
+struct Checker(Vec<Bad>);
+
+impl Checker {
+    /// `got`, or `fallback` with `key` (as written: `value`) named bad.
+    fn or<T>(
+        &mut self,
+        got: Option<T>,
+        key: &'static str,
+        value: &Setting,
+        allowed: &'static str,
+        fallback: T,
+    ) -> T {
+        got.unwrap_or_else(|| {
+            self.0.push(Bad {
                 key,
                 value: value.to_string(),
                 allowed,
-            })
-        };
-        let text = |s: &Setting| s.to_string().to_ascii_lowercase();
-        let interval = match text(&self.interval).as_str() {
-            "1h" | "60m" | "" => Interval::Hour,
-            "15m" => Interval::Quarter,
-            _ => {
-                fail("interval", &self.interval, "\"1h\" or \"15m\"");
-                Interval::Hour
-            }
-        };
-        let peaks = match number(&self.peaks, 1.0) {
-            Some(n) if n.fract() == 0.0 && (1.0..=31.0).contains(&n) => n as usize,
-            _ => {
-                fail("peaks", &self.peaks, "a whole number from 1 to 31");
-                1
-            }
-        };
-        let distinct_days = match &self.distinct_days {
-            Setting::Bool(b) => *b,
-            s => match text(s).as_str() {
-                "" | "false" | "no" => false,
-                "true" | "yes" => true,
-                _ => {
-                    fail("distinct_days", s, "true or false");
-                    false
-                }
-            },
-        };
-        let months = ranges(&text(&self.months), 1, 12, true, |s| s.parse().ok())
-            .map(|m| (m >> 1) as u16)
-            .unwrap_or_else(|| {
-                fail(
-                    "months",
-                    &self.months,
-                    "months 1 to 12 as ranges, e.g. \"1-12\" or \"11-3\"",
-                );
-                0xFFF
             });
+            fallback
+        })
+    }
+}
+
+/// A setting as lowercase text.
+fn text(s: &Setting) -> String {
+    s.to_string().to_ascii_lowercase()
+}
+
+/// A price per kW: from 0 to a million.
+fn price_ok(p: &f64) -> bool {
+    (0.0..=1_000_000.0).contains(p)
+}
+
+impl RawRule {
+    /// Checks every key; every bad one is named.
+    pub fn check(&self) -> Result<Rule, Vec<Bad>> {
+        let mut c = Checker::default();
+        let interval = self.check_interval(&mut c);
+        let peaks = number(&self.peaks, 1.0)
+            .filter(|n| n.fract() == 0.0 && (1.0..=31.0).contains(n))
+            .map(|n| n as usize);
+        let peaks = c.or(
+            peaks,
+            "peaks",
+            &self.peaks,
+            "a whole number from 1 to 31",
+            1,
+        );
+        let distinct_days = self.check_distinct_days(&mut c);
+        let months =
+            ranges(&text(&self.months), 1, 12, true, |s| s.parse().ok()).map(|m| (m >> 1) as u16);
+        let allowed = "months 1 to 12 as ranges, e.g. \"1-12\" or \"11-3\"";
+        let months = c.or(months, "months", &self.months, allowed, 0xFFF);
         let weekdays = ranges(&text(&self.weekdays), 0, 6, true, |s| {
             WEEKDAYS.iter().position(|w| *w == s).map(|p| p as u32)
         })
-        .map(|m| m as u8)
-        .unwrap_or_else(|| {
-            fail(
-                "weekdays",
-                &self.weekdays,
-                "days as ranges, e.g. \"mon-sun\" or \"mon-fri\"",
-            );
-            0x7F
-        });
-        let hours = hour_set(&text(&self.hours), 0xFF_FFFF).unwrap_or_else(|| {
-            fail(
-                "hours",
-                &self.hours,
-                "local hours as half-open ranges, e.g. \"00-24\" or \"07-19\"",
-            );
-            0xFF_FFFF
-        });
-        let holidays = Holidays::parse(&text(&self.holidays)).unwrap_or_else(|| {
-            fail("holidays", &self.holidays, "\"none\", \"se\" or \"no\"");
-            Holidays::None
-        });
-        let night_hours = hour_set(&text(&self.night_hours), 0).unwrap_or_else(|| {
-            fail(
-                "night_hours",
-                &self.night_hours,
-                "local hours as half-open ranges, e.g. \"22-06\", or \"\"",
-            );
-            0
-        });
-        let night_weight = match number(&self.night_weight, 1.0) {
-            Some(w) if (0.0..=1.0).contains(&w) => w,
-            _ => {
-                fail("night_weight", &self.night_weight, "a number from 0 to 1");
-                1.0
-            }
+        .map(|m| m as u8);
+        let allowed = "days as ranges, e.g. \"mon-sun\" or \"mon-fri\"";
+        let weekdays = c.or(weekdays, "weekdays", &self.weekdays, allowed, 0x7F);
+        let hours = hour_set(&text(&self.hours), 0xFF_FFFF);
+        let allowed = "local hours as half-open ranges, e.g. \"00-24\" or \"07-19\"";
+        let hours = c.or(hours, "hours", &self.hours, allowed, 0xFF_FFFF);
+        let holidays = Holidays::parse(&text(&self.holidays));
+        let holidays = c.or(
+            holidays,
+            "holidays",
+            &self.holidays,
+            "\"none\", \"se\" or \"no\"",
+            Holidays::None,
+        );
+        let night_hours = hour_set(&text(&self.night_hours), 0);
+        let allowed = "local hours as half-open ranges, e.g. \"22-06\", or \"\"";
+        let night_hours = c.or(night_hours, "night_hours", &self.night_hours, allowed, 0);
+        let night_weight = number(&self.night_weight, 1.0).filter(|w| (0.0..=1.0).contains(w));
+        let night_weight = c.or(
+            night_weight,
+            "night_weight",
+            &self.night_weight,
+            "a number from 0 to 1",
+            1.0,
+        );
+        let period = self.check_period(&mut c);
+        let floor_kw = number(&self.floor_kw, 0.0).filter(|f| (0.0..=10_000.0).contains(f));
+        let floor_kw = c.or(
+            floor_kw,
+            "floor_kw",
+            &self.floor_kw,
+            "a number of kW from 0 to 10000",
+            0.0,
+        );
+        let currency = self.check_currency(&mut c);
+        let price = self.check_price(&mut c);
+        if !c.0.is_empty() {
+            return Err(c.0);
+        }
+        Ok(Rule {
+            interval,
+            peaks,
+            distinct_days,
+            months,
+            weekdays,
+            hours,
+            holidays,
+            night_hours,
+            night_weight,
+            period,
+            floor_kw,
+            currency,
+            price,
+        })
+    }
+
+    /// The interval peaks are measured over: an hour or a quarter.
+    fn check_interval(&self, c: &mut Checker) -> Interval {
+        let interval = match text(&self.interval).as_str() {
+            "1h" | "60m" | "" => Some(Interval::Hour),
+            "15m" => Some(Interval::Quarter),
+            _ => None,
         };
+        c.or(
+            interval,
+            "interval",
+            &self.interval,
+            "\"1h\" or \"15m\"",
+            Interval::Hour,
+        )
+    }
+
+    /// Whether the peaks must fall on different days.
+    fn check_distinct_days(&self, c: &mut Checker) -> bool {
+        let distinct_days = match &self.distinct_days {
+            Setting::Bool(b) => Some(*b),
+            s => match text(s).as_str() {
+                "" | "false" | "no" => Some(false),
+                "true" | "yes" => Some(true),
+                _ => None,
+            },
+        };
+        c.or(
+            distinct_days,
+            "distinct_days",
+            &self.distinct_days,
+            "true or false",
+            false,
+        )
+    }
+
+    /// The period the peaks are taken from.
+    fn check_period(&self, c: &mut Checker) -> Period {
         let period = match text(&self.period).as_str() {
-            "" | "month" => Period::Month,
-            "12 months" | "12months" => Period::TwelveMonths,
-            _ => {
-                fail("period", &self.period, "\"month\" or \"12 months\"");
-                Period::Month
-            }
+            "" | "month" => Some(Period::Month),
+            "12 months" | "12months" => Some(Period::TwelveMonths),
+            _ => None,
         };
-        let floor_kw = match number(&self.floor_kw, 0.0) {
-            Some(f) if (0.0..=10_000.0).contains(&f) => f,
-            _ => {
-                fail("floor_kw", &self.floor_kw, "a number of kW from 0 to 10000");
-                0.0
-            }
-        };
+        c.or(
+            period,
+            "period",
+            &self.period,
+            "\"month\" or \"12 months\"",
+            Period::Month,
+        )
+    }
+
+    /// The currency code, SEK when none is given.
+    fn check_currency(&self, c: &mut Checker) -> String {
         let currency = self.currency.to_string();
-        if !(currency.is_empty()
-            || (currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase())))
-        {
-            fail(
-                "currency",
-                &self.currency,
-                "a three-letter currency code such as \"SEK\"",
-            );
+        let code = currency.len() == 3 && currency.chars().all(|c| c.is_ascii_uppercase());
+        let allowed = "a three-letter currency code such as \"SEK\"";
+        c.or(
+            (currency.is_empty() || code).then_some(()),
+            "currency",
+            &self.currency,
+            allowed,
+            (),
+        );
+        if currency.is_empty() {
+            "SEK".into()
+        } else {
+            currency
         }
-        let price_ok = |p: f64| (0.0..=1_000_000.0).contains(&p);
+    }
+
+    /// The price: steps by kW, else one price per kW with a summer price.
+    fn check_price(&self, c: &mut Checker) -> Price {
         let steps = text(&self.steps);
-        let price = if !steps.is_empty() {
-            match parse_steps(&steps) {
-                Some(s) => Price::Steps(s),
-                None => {
-                    fail(
-                        "steps",
-                        &self.steps,
-                        "ascending \"FROM_KW:PRICE\" pairs from 0, e.g. \"0:130, 2:206, 5:350\"",
-                    );
-                    Price::Steps(vec![Step {
-                        from_kw: 0.0,
-                        price: 0.0,
-                    }])
-                }
-            }
-        } else {
-            let price = match number(&self.price_kw, 0.0) {
-                Some(p) if price_ok(p) => p,
-                _ => {
-                    fail(
-                        "price_kw",
-                        &self.price_kw,
-                        "a price per kW per month, 0 or more",
-                    );
-                    0.0
-                }
-            };
-            let summer = if self.summer_price_kw.is_set() {
-                let p = match number(&self.summer_price_kw, 0.0) {
-                    Some(p) if price_ok(p) => p,
-                    _ => {
-                        fail(
-                            "summer_price_kw",
-                            &self.summer_price_kw,
-                            "a price per kW per month, 0 or more",
-                        );
-                        0.0
-                    }
-                };
-                let m = ranges(&text(&self.summer_months), 1, 12, true, |s| s.parse().ok())
-                    .filter(|_| self.summer_months.is_set())
-                    .map(|m| (m >> 1) as u16)
-                    .unwrap_or_else(|| {
-                        fail(
-                            "summer_months",
-                            &self.summer_months,
-                            "the summer price's months, e.g. \"4-10\"",
-                        );
-                        0
-                    });
-                Some((m, p))
-            } else {
-                None
-            };
-            Price::PerKw { price, summer }
-        };
-        if bad.is_empty() {
-            Ok(Rule {
-                interval,
-                peaks,
-                distinct_days,
-                months,
-                weekdays,
-                hours,
-                holidays,
-                night_hours,
-                night_weight,
-                period,
-                floor_kw,
-                currency: if currency.is_empty() {
-                    "SEK".into()
-                } else {
-                    currency
-                },
-                price,
-            })
-        } else {
-            Err(bad)
+        if !steps.is_empty() {
+            let allowed = "ascending \"FROM_KW:PRICE\" pairs from 0, e.g. \"0:130, 2:206, 5:350\"";
+            let zero = vec![Step {
+                from_kw: 0.0,
+                price: 0.0,
+            }];
+            return Price::Steps(c.or(parse_steps(&steps), "steps", &self.steps, allowed, zero));
         }
+        let per_kw = "a price per kW per month, 0 or more";
+        let price = number(&self.price_kw, 0.0).filter(price_ok);
+        let price = c.or(price, "price_kw", &self.price_kw, per_kw, 0.0);
+        let summer = self.summer_price_kw.is_set().then(|| {
+            let p = number(&self.summer_price_kw, 0.0).filter(price_ok);
+            let p = c.or(p, "summer_price_kw", &self.summer_price_kw, per_kw, 0.0);
+            let m = ranges(&text(&self.summer_months), 1, 12, true, |s| s.parse().ok())
+                .filter(|_| self.summer_months.is_set())
+                .map(|m| (m >> 1) as u16);
+            let allowed = "the summer price's months, e.g. \"4-10\"";
+            (c.or(m, "summer_months", &self.summer_months, allowed, 0), p)
+        });
+        Price::PerKw { price, summer }
     }
 }
 
