@@ -144,7 +144,88 @@ pub fn report(i: Input<'_>) -> Report {
     let cal = i.cal;
     let end = cal.next(Span::Month, i.month);
     let len = rule.interval.ms();
-    // Months before, for a 12-month period.
+    let (earlier_months, earlier) = earlier_months(&i);
+    let rows: Vec<Energy> = i
+        .rows
+        .iter()
+        .copied()
+        .filter(|e| e.start >= i.month && e.start < end)
+        .collect();
+    let intervals = rule.intervals(cal, &rows);
+    // Only complete intervals; the running one is the live part.
+    let done: Vec<Energy> = intervals
+        .iter()
+        .copied()
+        .filter(|e| e.start + len <= i.now)
+        .collect();
+    let m = rule.month(cal, i.month, &done, &earlier);
+    let live = live_view(&i, end, &done, &earlier);
+    let covered_from = if rule.period == Period::TwelveMonths {
+        first_needed(i.tariff, cal, i.month)
+    } else {
+        i.month
+    };
+    let complete = i.history_from.is_some_and(|h| h <= covered_from);
+    let unknown = (!complete).then(|| match i.history_from {
+        Some(h) => format!(
+            "peaks before p1ib was installed are unknown: the history starts at {}",
+            cal.iso(h)
+        ),
+        None => "peaks before p1ib was installed are unknown: the history holds no energy yet"
+            .to_owned(),
+    });
+    let meter = i.meter.map(|mut v| {
+        // p1ib's highest quarter this month, for the meter's 1.6.0.
+        let quarters: Vec<f64> = rows
+            .iter()
+            .filter(|e| e.start + 900_000 <= i.now)
+            .map(|e| e.kwh * 4.0)
+            .collect();
+        let ours = quarters
+            .iter()
+            .copied()
+            .fold(None, |a: Option<f64>, k| Some(a.map_or(k, |a| a.max(k))));
+        v.p1ib_month_peak_kw = ours;
+        v.differs = v.month_peak_kw.zip(ours).map(|(a, b)| differ(a, b));
+        v
+    });
+    Report {
+        tariff: tariff_view(i.tariff),
+        month: month_name(cal, i.month),
+        from: cal.iso(i.month),
+        to: cal.iso(end),
+        complete,
+        history_from: i.history_from.map(|h| cal.iso(h)),
+        unknown,
+        peaks: m
+            .peaks
+            .iter()
+            .map(|p| PeakView {
+                start: cal.iso(p.start),
+                end: cal.iso(p.end),
+                start_ms: p.start,
+                kw: p.kw,
+                weight: p.weight,
+                counted_kw: p.counted_kw,
+            })
+            .collect(),
+        mean_kw: m.mean_kw,
+        billed_kw: m.billed_kw,
+        price: m.price,
+        step: m.step,
+        charge: m.charge,
+        currency: rule.currency.clone(),
+        earlier_months,
+        live,
+        meter,
+    }
+}
+
+/// The months before this one a 12-month period takes in, and the kW of
+/// each known one.
+fn earlier_months(i: &Input<'_>) -> (Vec<EarlierMonth>, Vec<f64>) {
+    let rule = &i.tariff.rule;
+    let cal = i.cal;
     let mut earlier_months = Vec::new();
     let mut earlier = Vec::new();
     if rule.period == Period::TwelveMonths {
@@ -192,25 +273,17 @@ pub fn report(i: Input<'_>) -> Report {
             m = next;
         }
     }
-    let rows: Vec<Energy> = i
-        .rows
-        .iter()
-        .copied()
-        .filter(|e| e.start >= i.month && e.start < end)
-        .collect();
-    let intervals = rule.intervals(cal, &rows);
-    // Only complete intervals; the running one is the live part.
-    let done: Vec<Energy> = intervals
-        .iter()
-        .copied()
-        .filter(|e| e.start + len <= i.now)
-        .collect();
-    let m = rule.month(cal, i.month, &done, &earlier);
-    let live = i
-        .running
+    (earlier_months, earlier)
+}
+
+/// The running interval, when it is in the month reported.
+fn live_view(i: &Input<'_>, end: i64, done: &[Energy], earlier: &[f64]) -> Option<LiveView> {
+    let rule = &i.tariff.rule;
+    let cal = i.cal;
+    i.running
         .filter(|r| r.now >= i.month && r.now < end)
         .map(|r| {
-            let p = rule.project(cal, &done, &earlier, r);
+            let p = rule.project(cal, done, earlier, r);
             let state = match (p.weight, p.threshold_kw) {
                 (None, _) | (Some(_), None) => "not_counted",
                 (_, Some(t)) if p.enters_peaks && p.projected_kw > t => "new_peak",
@@ -231,78 +304,25 @@ pub fn report(i: Input<'_>) -> Report {
                 raise: p.raise,
                 state,
             }
-        });
-    let covered_from = if rule.period == Period::TwelveMonths {
-        first_needed(i.tariff, cal, i.month)
-    } else {
-        i.month
-    };
-    let complete = i.history_from.is_some_and(|h| h <= covered_from);
-    let unknown = (!complete).then(|| match i.history_from {
-        Some(h) => format!(
-            "peaks before p1ib was installed are unknown: the history starts at {}",
-            cal.iso(h)
-        ),
-        None => "peaks before p1ib was installed are unknown: the history holds no energy yet"
-            .to_owned(),
-    });
-    let meter = i.meter.map(|mut v| {
-        // p1ib's highest quarter this month, for the meter's 1.6.0.
-        let quarters: Vec<f64> = rows
-            .iter()
-            .filter(|e| e.start + 900_000 <= i.now)
-            .map(|e| e.kwh * 4.0)
-            .collect();
-        let ours = quarters
-            .iter()
-            .copied()
-            .fold(None, |a: Option<f64>, k| Some(a.map_or(k, |a| a.max(k))));
-        v.p1ib_month_peak_kw = ours;
-        v.differs = v.month_peak_kw.zip(ours).map(|(a, b)| differ(a, b));
-        v
-    });
-    Report {
-        tariff: TariffView {
-            preset: i.tariff.name.clone(),
-            source: i.tariff.source.clone(),
-            checked: i.tariff.checked.clone(),
-            note: i.tariff.note.clone(),
-            interval: rule.interval.name(),
-            peaks: rule.peaks,
-            distinct_days: rule.distinct_days,
-            period: match rule.period {
-                Period::Month => "month",
-                Period::TwelveMonths => "12 months",
-            },
-            currency: rule.currency.clone(),
+        })
+}
+
+/// The tariff as the report names it.
+fn tariff_view(tariff: &Tariff) -> TariffView {
+    let rule = &tariff.rule;
+    TariffView {
+        preset: tariff.name.clone(),
+        source: tariff.source.clone(),
+        checked: tariff.checked.clone(),
+        note: tariff.note.clone(),
+        interval: rule.interval.name(),
+        peaks: rule.peaks,
+        distinct_days: rule.distinct_days,
+        period: match rule.period {
+            Period::Month => "month",
+            Period::TwelveMonths => "12 months",
         },
-        month: month_name(cal, i.month),
-        from: cal.iso(i.month),
-        to: cal.iso(end),
-        complete,
-        history_from: i.history_from.map(|h| cal.iso(h)),
-        unknown,
-        peaks: m
-            .peaks
-            .iter()
-            .map(|p| PeakView {
-                start: cal.iso(p.start),
-                end: cal.iso(p.end),
-                start_ms: p.start,
-                kw: p.kw,
-                weight: p.weight,
-                counted_kw: p.counted_kw,
-            })
-            .collect(),
-        mean_kw: m.mean_kw,
-        billed_kw: m.billed_kw,
-        price: m.price,
-        step: m.step,
-        charge: m.charge,
         currency: rule.currency.clone(),
-        earlier_months,
-        live,
-        meter,
     }
 }
 
