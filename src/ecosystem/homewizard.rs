@@ -95,53 +95,87 @@ const fn ab(c: u8, d: u8, e: u8) -> Obis {
 
 /// `GET /api/v1/data`: the reading in HomeWizard's fields.
 pub fn data(r: &Reading) -> Map<String, Value> {
-    let mut m = Map::new();
-    let mut put = |key: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            m.insert(key.to_owned(), v);
-        }
-    };
-    let kwh = |o: Obis| r.get(o).map(|wh| wh / 1e3);
-    let count = |o: Obis| whole(r, o).map(Value::from);
-
-    put(
+    let mut f = Fields::default();
+    f.put(
         "smr_version",
         whole(r, el(0, 2, 8))
             .or_else(|| belgian_version(r))
             .map(Value::from),
     );
-    put("meter_model", r.ident.clone().map(Value::from));
-    put(
+    f.put("meter_model", r.ident.clone().map(Value::from));
+    f.put(
         "unique_id",
         r.text(ab(96, 1, 1))
             .or_else(|| r.text(ab(96, 1, 0)))
             .map(|id| Value::from(hex_id(id))),
     );
-    put("active_tariff", count(ab(96, 14, 0)));
+    f.put("active_tariff", count(r, ab(96, 14, 0)));
+    put_energy(&mut f, r);
+    put_phases(&mut f, r);
+    f.put("any_power_fail_count", count(r, ab(96, 7, 21)));
+    f.put("long_power_fail_count", count(r, ab(96, 7, 9)));
 
-    // Energy: the meter's total, or the sum of its tariffs as HomeWizard gives it.
+    // Belgian capacity tariff: the current average and this month's peak.
+    f.put("active_power_average_w", r.get(el(1, 4, 0)).map(watts));
+    if let Some(peak) = r.measurement(el(1, 6, 0)) {
+        f.put("montly_power_peak_w", Some(watts(peak.value)));
+        f.put(
+            "montly_power_peak_timestamp",
+            peak.timestamp
+                .as_deref()
+                .and_then(timestamp)
+                .map(Value::from),
+        );
+    }
+    put_external(&mut f, r);
+    f.0
+}
+
+/// The fields of an answer, each put only where the meter gave its value.
+#[derive(Default)]
+struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn put(&mut self, key: &str, v: Option<Value>) {
+        if let Some(v) = v {
+            self.0.insert(key.to_owned(), v);
+        }
+    }
+}
+
+/// A counter the meter gives as a whole number.
+fn count(r: &Reading, o: Obis) -> Option<Value> {
+    whole(r, o).map(Value::from)
+}
+
+/// Energy: the meter's total, or the sum of its tariffs as HomeWizard gives it.
+fn put_energy(f: &mut Fields, r: &Reading) {
+    let kwh = |o: Obis| r.get(o).map(|wh| wh / 1e3);
     for (dir, c) in [("import", 1), ("export", 2)] {
         let tariffs: Vec<Option<f64>> = (1..=4).map(|t| kwh(el(c, 8, t))).collect();
         let total = kwh(el(c, 8, 0)).or_else(|| {
             let known: Vec<f64> = tariffs.iter().flatten().copied().collect();
             (!known.is_empty()).then(|| known.iter().sum())
         });
-        put(&format!("total_power_{dir}_kwh"), total.map(energy));
+        f.put(&format!("total_power_{dir}_kwh"), total.map(energy));
         for (i, t) in tariffs.into_iter().enumerate() {
-            put(&format!("total_power_{dir}_t{}_kwh", i + 1), t.map(energy));
+            f.put(&format!("total_power_{dir}_t{}_kwh", i + 1), t.map(energy));
         }
     }
+}
 
-    put("active_power_w", r.derived.net_power_w.map(watts));
+/// Power, voltage, current, frequency and the sag/swell counters per phase.
+fn put_phases(f: &mut Fields, r: &Reading) {
+    f.put("active_power_w", r.derived.net_power_w.map(watts));
     for (i, phase) in ["l1", "l2", "l3"].into_iter().enumerate() {
         let power = r.derived.net_power_phase_w[i];
-        put(&format!("active_power_{phase}_w"), power.map(watts));
+        f.put(&format!("active_power_{phase}_w"), power.map(watts));
         let c = 32 + 20 * i as u8; // 32, 52, 72
-        put(
+        f.put(
             &format!("active_voltage_{phase}_v"),
             r.get(el(c, 7, 0)).map(|v| number(v, 1)),
         );
-        put(
+        f.put(
             &format!("active_current_{phase}_a"),
             r.get(el(c - 1, 7, 0)).map(|a| {
                 let a = if power.is_some_and(|p| p < 0.0) {
@@ -153,36 +187,30 @@ pub fn data(r: &Reading) -> Map<String, Value> {
             }),
         );
     }
-    put(
+    f.put(
         "active_frequency_hz",
         r.get(el(14, 7, 0)).map(|f| number(f, 3)),
     );
     for (i, phase) in ["l1", "l2", "l3"].into_iter().enumerate() {
         let c = 32 + 20 * i as u8;
-        put(&format!("voltage_sag_{phase}_count"), count(el(c, 32, 0)));
-        put(&format!("voltage_swell_{phase}_count"), count(el(c, 36, 0)));
-    }
-    put("any_power_fail_count", count(ab(96, 7, 21)));
-    put("long_power_fail_count", count(ab(96, 7, 9)));
-
-    // Belgian capacity tariff: the current average and this month's peak.
-    put("active_power_average_w", r.get(el(1, 4, 0)).map(watts));
-    if let Some(peak) = r.measurement(el(1, 6, 0)) {
-        put("montly_power_peak_w", Some(watts(peak.value)));
-        put(
-            "montly_power_peak_timestamp",
-            peak.timestamp
-                .as_deref()
-                .and_then(timestamp)
-                .map(Value::from),
+        f.put(
+            &format!("voltage_sag_{phase}_count"),
+            count(r, el(c, 32, 0)),
+        );
+        f.put(
+            &format!("voltage_swell_{phase}_count"),
+            count(r, el(c, 36, 0)),
         );
     }
+}
 
+/// Gas, and every meter on the M-Bus, as HomeWizard lists them.
+fn put_external(f: &mut Fields, r: &Reading) {
     let meters = external(r);
     if let Some(gas) = meters.iter().find(|e| e.kind == "gas_meter") {
-        put("total_gas_m3", Some(number(gas.value, 3)));
-        put("gas_timestamp", gas.timestamp.map(Value::from));
-        put("gas_unique_id", gas.unique_id.clone().map(Value::from));
+        f.put("total_gas_m3", Some(number(gas.value, 3)));
+        f.put("gas_timestamp", gas.timestamp.map(Value::from));
+        f.put("gas_unique_id", gas.unique_id.clone().map(Value::from));
     }
     let external: Vec<Value> = meters
         .iter()
@@ -198,9 +226,8 @@ pub fn data(r: &Reading) -> Map<String, Value> {
         })
         .collect();
     if !external.is_empty() {
-        put("external", Some(Value::Array(external)));
+        f.put("external", Some(Value::Array(external)));
     }
-    m
 }
 
 /// A meter on the electricity meter's M-Bus (gas, water, heat).

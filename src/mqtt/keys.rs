@@ -434,138 +434,139 @@ mod tests {
         numeric(s.parse().unwrap(), kind, false).0
     }
 
-    /// shared/CONTRACTS.md §2, row by row.
+    /// shared/CONTRACTS.md §2, row by row: OBIS code, key, name, kind.
+    const CONTRACT: &[(&str, &str, &str, Kind)] = &[
+        (
+            "1-0:1.8.0",
+            "h_active_imp_q1_q4",
+            "Active energy import Q1 Q4",
+            Kind::Energy,
+        ),
+        (
+            "1-0:2.8.0",
+            "h_active_exp_q2_q3",
+            "Active energy export Q2 Q3",
+            Kind::Energy,
+        ),
+        (
+            "1-0:3.8.0",
+            "h_reactive_imp_q1_q2",
+            "Reactive energy import Q1 Q2",
+            Kind::ReactiveEnergy,
+        ),
+        (
+            "1-0:4.8.0",
+            "h_reactive_exp_q3_q4",
+            "Reactive energy export Q3 Q4",
+            Kind::ReactiveEnergy,
+        ),
+        (
+            "1-0:1.7.0",
+            "active_power_p_q1_q4",
+            "Active power plus Q1 Q4",
+            Kind::Power,
+        ),
+        (
+            "1-0:2.7.0",
+            "active_power_m_q2_q3",
+            "Active power minus Q2 Q3",
+            Kind::Power,
+        ),
+        (
+            "1-0:3.7.0",
+            "reactive_power_p_q1_q2",
+            "Reactive power plus Q1 Q2",
+            Kind::ReactivePower,
+        ),
+        (
+            "1-0:4.7.0",
+            "reactive_power_m_q3_q4",
+            "Reactive power minus Q3 Q4",
+            Kind::ReactivePower,
+        ),
+        (
+            "1-0:21.7.0",
+            "active_power_p_l1",
+            "Active power plus L1",
+            Kind::Power,
+        ),
+        (
+            "1-0:41.7.0",
+            "active_power_p_l2",
+            "Active power plus L2",
+            Kind::Power,
+        ),
+        (
+            "1-0:61.7.0",
+            "active_power_p_l3",
+            "Active power plus L3",
+            Kind::Power,
+        ),
+        (
+            "1-0:22.7.0",
+            "active_power_m_l1",
+            "Active power minus L1",
+            Kind::Power,
+        ),
+        (
+            "1-0:42.7.0",
+            "active_power_m_l2",
+            "Active power minus L2",
+            Kind::Power,
+        ),
+        (
+            "1-0:62.7.0",
+            "active_power_m_l3",
+            "Active power minus L3",
+            Kind::Power,
+        ),
+        (
+            "1-0:23.7.0",
+            "reactive_power_p_l1",
+            "Reactive power plus L1",
+            Kind::ReactivePower,
+        ),
+        (
+            "1-0:43.7.0",
+            "reactive_power_p_l2",
+            "Reactive power plus L2",
+            Kind::ReactivePower,
+        ),
+        (
+            "1-0:63.7.0",
+            "reactive_power_p_l3",
+            "Reactive power plus L3",
+            Kind::ReactivePower,
+        ),
+        (
+            "1-0:24.7.0",
+            "reactive_power_m_l1",
+            "Reactive power minus L1",
+            Kind::ReactivePower,
+        ),
+        (
+            "1-0:44.7.0",
+            "reactive_power_m_l2",
+            "Reactive power minus L2",
+            Kind::ReactivePower,
+        ),
+        (
+            "1-0:64.7.0",
+            "reactive_power_m_l3",
+            "Reactive power minus L3",
+            Kind::ReactivePower,
+        ),
+        ("1-0:32.7.0", "voltage_l1", "Voltage L1", Kind::Voltage),
+        ("1-0:52.7.0", "voltage_l2", "Voltage L2", Kind::Voltage),
+        ("1-0:72.7.0", "voltage_l3", "Voltage L3", Kind::Voltage),
+        ("1-0:31.7.0", "current_l1", "Current L1", Kind::Current),
+        ("1-0:51.7.0", "current_l2", "Current L2", Kind::Current),
+        ("1-0:71.7.0", "current_l3", "Current L3", Kind::Current),
+    ];
+
     #[test]
     fn contract_table_keys_and_names() {
-        let table: &[(&str, &str, &str, Kind)] = &[
-            (
-                "1-0:1.8.0",
-                "h_active_imp_q1_q4",
-                "Active energy import Q1 Q4",
-                Kind::Energy,
-            ),
-            (
-                "1-0:2.8.0",
-                "h_active_exp_q2_q3",
-                "Active energy export Q2 Q3",
-                Kind::Energy,
-            ),
-            (
-                "1-0:3.8.0",
-                "h_reactive_imp_q1_q2",
-                "Reactive energy import Q1 Q2",
-                Kind::ReactiveEnergy,
-            ),
-            (
-                "1-0:4.8.0",
-                "h_reactive_exp_q3_q4",
-                "Reactive energy export Q3 Q4",
-                Kind::ReactiveEnergy,
-            ),
-            (
-                "1-0:1.7.0",
-                "active_power_p_q1_q4",
-                "Active power plus Q1 Q4",
-                Kind::Power,
-            ),
-            (
-                "1-0:2.7.0",
-                "active_power_m_q2_q3",
-                "Active power minus Q2 Q3",
-                Kind::Power,
-            ),
-            (
-                "1-0:3.7.0",
-                "reactive_power_p_q1_q2",
-                "Reactive power plus Q1 Q2",
-                Kind::ReactivePower,
-            ),
-            (
-                "1-0:4.7.0",
-                "reactive_power_m_q3_q4",
-                "Reactive power minus Q3 Q4",
-                Kind::ReactivePower,
-            ),
-            (
-                "1-0:21.7.0",
-                "active_power_p_l1",
-                "Active power plus L1",
-                Kind::Power,
-            ),
-            (
-                "1-0:41.7.0",
-                "active_power_p_l2",
-                "Active power plus L2",
-                Kind::Power,
-            ),
-            (
-                "1-0:61.7.0",
-                "active_power_p_l3",
-                "Active power plus L3",
-                Kind::Power,
-            ),
-            (
-                "1-0:22.7.0",
-                "active_power_m_l1",
-                "Active power minus L1",
-                Kind::Power,
-            ),
-            (
-                "1-0:42.7.0",
-                "active_power_m_l2",
-                "Active power minus L2",
-                Kind::Power,
-            ),
-            (
-                "1-0:62.7.0",
-                "active_power_m_l3",
-                "Active power minus L3",
-                Kind::Power,
-            ),
-            (
-                "1-0:23.7.0",
-                "reactive_power_p_l1",
-                "Reactive power plus L1",
-                Kind::ReactivePower,
-            ),
-            (
-                "1-0:43.7.0",
-                "reactive_power_p_l2",
-                "Reactive power plus L2",
-                Kind::ReactivePower,
-            ),
-            (
-                "1-0:63.7.0",
-                "reactive_power_p_l3",
-                "Reactive power plus L3",
-                Kind::ReactivePower,
-            ),
-            (
-                "1-0:24.7.0",
-                "reactive_power_m_l1",
-                "Reactive power minus L1",
-                Kind::ReactivePower,
-            ),
-            (
-                "1-0:44.7.0",
-                "reactive_power_m_l2",
-                "Reactive power minus L2",
-                Kind::ReactivePower,
-            ),
-            (
-                "1-0:64.7.0",
-                "reactive_power_m_l3",
-                "Reactive power minus L3",
-                Kind::ReactivePower,
-            ),
-            ("1-0:32.7.0", "voltage_l1", "Voltage L1", Kind::Voltage),
-            ("1-0:52.7.0", "voltage_l2", "Voltage L2", Kind::Voltage),
-            ("1-0:72.7.0", "voltage_l3", "Voltage L3", Kind::Voltage),
-            ("1-0:31.7.0", "current_l1", "Current L1", Kind::Current),
-            ("1-0:51.7.0", "current_l2", "Current L2", Kind::Current),
-            ("1-0:71.7.0", "current_l3", "Current L3", Kind::Current),
-        ];
-        for (obis, k, name, kind) in table {
+        for (obis, k, name, kind) in CONTRACT {
             let got = key(obis, *kind);
             assert_eq!((got.key.as_str(), got.name.as_str()), (*k, *name), "{obis}");
         }
