@@ -48,7 +48,61 @@ async fn a_replayed_capture_gives_energy_per_hour_and_day_equal_to_the_registers
     assert_eq!(status["state"], "ok", "{status:#}");
     assert_eq!(status["dropped"], 0, "{status:#}");
 
-    // Hours: 24, 25 (the autumn change) and 24 bars, each equal to the registers.
+    hours_and_days_equal_the_registers(&d, &meter, gap).await;
+
+    // The gap is listed and its energy kept: the 27th's total is the registers'
+    // difference across it, and no interval is negative despite the new meter.
+    let v = d
+        .json("/api/v1/energy?from=2025-10-27&to=2025-10-28&step=15m")
+        .await;
+    let gaps = v["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{v:#}");
+    assert!(gaps[0]["from_ms"].as_i64().unwrap() < gap.0);
+    assert_eq!(gaps[0]["to_ms"].as_i64().unwrap(), gap.1);
+    assert!(
+        rows(&v)
+            .iter()
+            .all(|r| r["import_kwh"].as_f64().unwrap() >= 0.0)
+    );
+
+    csv_is_the_json(&d).await;
+
+    // Every minute and every raw reading is there; the month folds the days.
+    let minutes = d
+        .json("/api/v1/history?from=2025-10-26&to=2025-10-27&step=1m")
+        .await;
+    assert_eq!(
+        rows(&minutes).len(),
+        25 * 60,
+        "one row a minute on a 25-hour day"
+    );
+    assert_eq!(minutes["time_zone"], TZ);
+    let net = d
+        .json("/api/v1/history?from=2025-10-26&to=2025-10-27&step=1m&fields=net_w")
+        .await;
+    let row = &net["rows"][600];
+    assert_eq!(row["stats"].as_object().unwrap().len(), 1, "{row}");
+    assert!(row["stats"]["net_w"][0].is_number(), "{row}");
+    assert!(row["registers"].as_object().unwrap().is_empty(), "{row}");
+    let raw = d
+        .json("/api/v1/history?from=2025-10-26T12:00&to=2025-10-26T13:00&step=raw")
+        .await;
+    assert_eq!(rows(&raw).len(), 60);
+    assert_eq!(raw["rows"][0]["values"]["1-0:32.7.0"], 231.5);
+    let month = d
+        .json("/api/v1/energy?from=2025-10-01&to=2025-11-01&step=1mo")
+        .await;
+    assert_eq!(rows(&month).len(), 1);
+    let (import, _) = meter.energy(local("2025-10-01"), local("2025-11-01"));
+    assert!(close(
+        month["total"]["import_kwh"].as_f64().unwrap(),
+        import
+    ));
+}
+
+/// Hours: 24, 25 (the autumn change) and 24 bars, each equal to the
+/// registers, and each day's total the registers' difference over the day.
+async fn hours_and_days_equal_the_registers(d: &Daemon, meter: &Meter, gap: (i64, i64)) {
     for (day, hours) in [("2025-10-25", 24), ("2025-10-26", 25), ("2025-10-27", 24)] {
         let next = match day {
             "2025-10-25" => "2025-10-26",
@@ -97,23 +151,10 @@ async fn a_replayed_capture_gives_energy_per_hour_and_day_equal_to_the_registers
             hours as i64 * 3_600_000
         );
     }
+}
 
-    // The gap is listed and its energy kept: the 27th's total is the registers'
-    // difference across it, and no interval is negative despite the new meter.
-    let v = d
-        .json("/api/v1/energy?from=2025-10-27&to=2025-10-28&step=15m")
-        .await;
-    let gaps = v["gaps"].as_array().unwrap();
-    assert_eq!(gaps.len(), 1, "{v:#}");
-    assert!(gaps[0]["from_ms"].as_i64().unwrap() < gap.0);
-    assert_eq!(gaps[0]["to_ms"].as_i64().unwrap(), gap.1);
-    assert!(
-        rows(&v)
-            .iter()
-            .all(|r| r["import_kwh"].as_f64().unwrap() >= 0.0)
-    );
-
-    // The CSV is the JSON, line by line.
+/// The CSV is the JSON, line by line.
+async fn csv_is_the_json(d: &Daemon) {
     let json = d
         .json("/api/v1/energy?from=2025-10-25&to=2025-10-28&step=1h")
         .await;
@@ -140,38 +181,6 @@ async fn a_replayed_capture_gives_energy_per_hour_and_day_equal_to_the_registers
         }
         assert_eq!(c.last().copied().unwrap(), j["estimated"].to_string());
     }
-
-    // Every minute and every raw reading is there; the month folds the days.
-    let minutes = d
-        .json("/api/v1/history?from=2025-10-26&to=2025-10-27&step=1m")
-        .await;
-    assert_eq!(
-        rows(&minutes).len(),
-        25 * 60,
-        "one row a minute on a 25-hour day"
-    );
-    assert_eq!(minutes["time_zone"], TZ);
-    let net = d
-        .json("/api/v1/history?from=2025-10-26&to=2025-10-27&step=1m&fields=net_w")
-        .await;
-    let row = &net["rows"][600];
-    assert_eq!(row["stats"].as_object().unwrap().len(), 1, "{row}");
-    assert!(row["stats"]["net_w"][0].is_number(), "{row}");
-    assert!(row["registers"].as_object().unwrap().is_empty(), "{row}");
-    let raw = d
-        .json("/api/v1/history?from=2025-10-26T12:00&to=2025-10-26T13:00&step=raw")
-        .await;
-    assert_eq!(rows(&raw).len(), 60);
-    assert_eq!(raw["rows"][0]["values"]["1-0:32.7.0"], 231.5);
-    let month = d
-        .json("/api/v1/energy?from=2025-10-01&to=2025-11-01&step=1mo")
-        .await;
-    assert_eq!(rows(&month).len(), 1);
-    let (import, _) = meter.energy(local("2025-10-01"), local("2025-11-01"));
-    assert!(close(
-        month["total"]["import_kwh"].as_f64().unwrap(),
-        import
-    ));
 }
 
 #[tokio::test]

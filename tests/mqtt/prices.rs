@@ -4,7 +4,7 @@
 //! they come, and the configs again when Home Assistant comes online.
 
 use super::support::*;
-use p1ib::config::RawConfig;
+use p1ib::config::{MqttConfig, RawConfig};
 use p1ib::hub::Hub;
 use p1ib::mqtt::{self, Deps, StatusWatch, settings::Device};
 use p1ib::prices::sensors::Sensors;
@@ -17,19 +17,9 @@ fn config_topic(key: &str) -> String {
     format!("homeassistant/sensor/p1ib/p1ib_{key}/config")
 }
 
-#[tokio::test]
-async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
-    let broker = Broker::start();
-    let mut w = Watcher::connect(broker.port).await;
-    let config = RawConfig {
-        mqtt: mqtt_config(broker.port),
-        ..RawConfig::default()
-    }
-    .check()
-    .unwrap()
-    .mqtt;
-    let status = StatusWatch::new(&config);
-    let (tx, rx) = watch::channel(Sensors {
+/// Prices and costs as the price task hands them to MQTT.
+fn sensors() -> Sensors {
+    Sensors {
         on: true,
         currency: "SEK".into(),
         price_now: Some(1.2345),
@@ -38,9 +28,13 @@ async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
         cost_month: None,
         day_start: "2026-11-28T00:00:00+01:00".into(),
         month_start: "2026-11-01T00:00:00+01:00".into(),
-    });
-    let token = CancellationToken::new();
-    let deps = Deps {
+    }
+}
+
+/// The MQTT task's parts with prices from `rx`.
+fn priced(config: MqttConfig, rx: watch::Receiver<Sensors>) -> Deps {
+    let status = StatusWatch::new(&config);
+    Deps {
         config,
         hub: Hub::default(),
         device: Device {
@@ -54,9 +48,12 @@ async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
         commands: None,
         prices: Some(rx),
         capacity: None,
-    };
-    let task = tokio::spawn(mqtt::run(deps, token.clone()));
+    }
+}
 
+/// The price sensor is a measurement in SEK/kWh; the costs are monetary
+/// totals that reset at the start of the day and the month.
+async fn price_and_cost_configs(w: &mut Watcher) {
     let c: Value =
         serde_json::from_str(&w.wait_topic(&config_topic("price"), None).await.payload).unwrap();
     assert_eq!(c["name"], "Electricity price");
@@ -82,6 +79,25 @@ async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
             "{c}"
         );
     }
+}
+
+#[tokio::test]
+async fn price_and_cost_sensors_have_the_classes_home_assistant_accepts() {
+    let broker = Broker::start();
+    let mut w = Watcher::connect(broker.port).await;
+    let config = RawConfig {
+        mqtt: mqtt_config(broker.port),
+        ..RawConfig::default()
+    }
+    .check()
+    .unwrap()
+    .mqtt;
+    let (tx, rx) = watch::channel(sensors());
+    let token = CancellationToken::new();
+    let deps = priced(config, rx);
+    let task = tokio::spawn(mqtt::run(deps, token.clone()));
+
+    price_and_cost_configs(&mut w).await;
     w.wait_topic(&config_topic("price_next_hour"), None).await;
     w.wait_state("price", "1.2345").await;
     w.wait_state("price_next_hour", "2.5").await;

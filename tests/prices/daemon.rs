@@ -49,6 +49,20 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     };
     let (day_from, day_to) = (cal.start_of(Span::Day, now), cal.next(Span::Day, now));
+    slots_are_spot_with_tax_and_vat(&prices, day_from, day_to);
+    bad_days_get_a_400(&d).await;
+    let other = d.json("/api/v1/prices?day=2020-01-01").await;
+    assert_eq!(other["slots"].as_array().unwrap().len(), 0, "{other:#}");
+
+    cost_per_hour_is_each_quarter_at_its_price(&d, &meter, (from, to), day_from).await;
+
+    token_in_no_answer(&d, &server).await;
+    d.stop_and_check_log(TOKEN);
+}
+
+/// Each 15-minute slot of the day: the spot price, the energy tax and VAT,
+/// and the export price the spot price and the bonus.
+fn slots_are_spot_with_tax_and_vat(prices: &serde_json::Value, day_from: i64, day_to: i64) {
     let slots = prices["slots"].as_array().unwrap();
     assert_eq!(
         slots.len() as i64,
@@ -69,6 +83,10 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
         );
     }
     assert!(prices["now"]["price"].is_number(), "{prices:#}");
+}
+
+/// A day that is not YYYY-MM-DD is refused with a message that says so.
+async fn bad_days_get_a_400(d: &Daemon) {
     for bad in ["2026-13-01", "yesterday", "2026-1-1", "2026-11-28T00:00"] {
         let (status, body) = d.get(&format!("/api/v1/prices?day={bad}")).await;
         assert_eq!(status, 400, "{bad}: {body}");
@@ -78,10 +96,17 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
             "{body}"
         );
     }
-    let other = d.json("/api/v1/prices?day=2020-01-01").await;
-    assert_eq!(other["slots"].as_array().unwrap().len(), 0, "{other:#}");
+}
 
-    // Cost per hour: each quarter's energy at its price, summed.
+/// Cost per hour: each quarter's energy at its price, summed.
+async fn cost_per_hour_is_each_quarter_at_its_price(
+    d: &Daemon,
+    meter: &Meter,
+    span: (i64, i64),
+    day_from: i64,
+) {
+    let cal = super::cal();
+    let (from, to) = span;
     let from_iso = cal.iso(from);
     let to_iso = cal.iso(to);
     let path = format!(
@@ -151,8 +176,10 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
         let t = energy["total"]["cost"].as_f64().unwrap();
         assert!((t - total).abs() < 1e-3, "{t} vs {total}");
     }
+}
 
-    // The token: sent to the provider, in no answer and no log line.
+/// The token: sent to the provider, in no answer and no log line.
+async fn token_in_no_answer(d: &Daemon, server: &PriceServer) {
     assert!(server.uris().iter().any(|u| u.contains(TOKEN)));
     for path in [
         "/api/v1/prices",
@@ -172,7 +199,6 @@ async fn the_daemon_prices_todays_energy_and_never_shows_the_token() {
             assert!(v["values"]["prices.token"].is_null());
         }
     }
-    d.stop_and_check_log(TOKEN);
 }
 
 fn urlencode(s: &str) -> String {
