@@ -30,6 +30,7 @@ mod mqtt;
 mod network;
 mod prices;
 mod properties;
+mod sizes;
 mod support;
 mod update;
 mod web;
