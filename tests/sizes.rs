@@ -3,7 +3,8 @@
 //! [`MAX_FN_LINES`] without a reason in [`LONG_FUNCTIONS`]. Reads the sources, runs
 //! nothing.
 
-use std::path::{Path, PathBuf};
+use crate::layers::rust_files;
+use std::path::PathBuf;
 
 /// The longest file, tests included, that needs no reason.
 const MAX_FILE_LINES: usize = 650;
@@ -13,17 +14,6 @@ const FILE_REASON: &str = "//! Long because";
 const MAX_FN_LINES: usize = 100;
 /// Longer functions, and why: (file, function, reason).
 const LONG_FUNCTIONS: &[(&str, &str, &str)] = &[];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "rs") {
-            out.push(p);
-        }
-    }
-}
 
 /// `text` with comments, strings and character literals blanked (newlines
 /// kept), so that braces in them do not count.
