@@ -22,6 +22,7 @@
 //! - [`prices`]: spot prices from a provider, the cost formula, cost per interval.
 //! - [`tariff`]: capacity tariffs: rules, operator presets, holidays, the pure engine.
 //! - [`export`]: readings to a time-series database, with the history as the buffer.
+//! - [`homeassistant`]: the hourly energy in Home Assistant's long-term statistics (its Energy dashboard).
 //! - `main.rs`: parses the command line and maps the outcome to an exit code.
 
 pub mod app;
@@ -31,6 +32,7 @@ pub mod config;
 pub mod ecosystem;
 pub mod export;
 pub mod history;
+pub mod homeassistant;
 pub mod http;
 pub mod hub;
 pub mod identity;

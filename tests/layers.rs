@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// The layers, lowest first: a module may use its own layer and those before
 /// it. The chain of the design (p1 → hub → history → tariff/prices →
-/// mqtt/web/export/ecosystem → app → cli) with the shared parts where their
+/// mqtt/web/export/ecosystem/homeassistant → app → cli) with the shared parts where their
 /// imports put them.
 const LAYERS: &[&[&str]] = &[
     &["time", "identity"],
@@ -17,7 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["history"],
     &["tariff", "prices", "source", "network", "leds"],
     &["mqtt"],
-    &["web", "export", "ecosystem"],
+    &["web", "export", "ecosystem", "homeassistant"],
     &["app"],
     &["cli"],
 ];

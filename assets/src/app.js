@@ -220,6 +220,7 @@ function showStatus(s) {
   const mq = s.mqtt_state;
   $('st-mqtt').replaceChildren(pill(mq, mq === 'connected' ? 'ok' : mq === 'disabled' ? '' : 'bad'), s.mqtt_reason ? ' ' + s.mqtt_reason : '');
   showExport(s.export);
+  showHomeAssistant(s.homeassistant);
   const up = $('st-update');
   if (!s.update) up.replaceChildren(pill('updates off'), ' ', 'v' + s.version);
   else if (s.update.available) up.replaceChildren(el('a', { href: '#/firmware' }, pill('update available', 'bad')), ' v' + s.version + ' → v' + (s.update.recommended || s.update.latest));
@@ -256,6 +257,20 @@ function showExport(e) {
   if (e.dropped > 0) parts.push(e.dropped + ' dropped');
   if (e.last_success) parts.push('last sent ' + fmtAge(Date.now() - e.last_success));
   $('st-export').replaceChildren(pill(e.state, kind), ' ' + parts.join(' · '), e.message ? el('div', { class: 'o', text: e.message }) : '');
+}
+
+// The hourly energy in Home Assistant's statistics: connected, hours behind, last written.
+function showHomeAssistant(h) {
+  const on = !!h && h.state !== 'off';
+  $('st-ha-t').hidden = !on;
+  $('st-ha').hidden = !on;
+  if (!on) return;
+  const kind = h.state === 'ok' ? 'ok' : (h.state === 'failing' || h.state === 'refused') ? 'bad' : 'warn';
+  const parts = [];
+  if (h.hours_behind !== null && h.hours_behind !== undefined) parts.push(h.hours_behind === 0 ? 'up to date' : h.hours_behind + ' h behind');
+  if (h.last_written) parts.push('newest hour ' + new Date(h.last_written).toLocaleString());
+  if (h.ha_version) parts.push('Home Assistant ' + h.ha_version);
+  $('st-ha').replaceChildren(pill(h.state, kind), ' ' + parts.join(' · '), h.message ? el('div', { class: 'o', text: h.message }) : '');
 }
 
 function tick() {

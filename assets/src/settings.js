@@ -157,6 +157,7 @@ const settingsPage = (function () {
         if (locked) box.append(el('div', { class: 'locked', text: 'Set on the command line or in the environment; change it there.' }));
         return box;
       });
+      if (fields.some((f) => f.key === 'homeassistant.url')) items.push(haTest());
       out.push(el('fieldset', {}, el('legend', { text: name }), el('div', { class: 'fields' }, ...items)));
     }
     $('settings-fields').replaceChildren(...out);
@@ -166,6 +167,23 @@ const settingsPage = (function () {
     if (!view.can_save) showBanner('p1ib runs without a settings file, so changes cannot be saved here.', 'warn');
     else if (!session.can_change) showBanner('Log in to change settings.', '');
     else banner.classList.add('hidden');
+  }
+
+  // "Test connection" of the Home Assistant group: the form's values over the saved ones.
+  function haTest() {
+    const result = el('span', { class: 'help', id: 'ha-test-result' });
+    const button = el('button', { type: 'button', class: 'small', id: 'ha-test', text: 'Test connection', disabled: !session.can_change,
+      onclick: async () => {
+        const form = {};
+        for (const k of Object.keys(dirty)) if (k.startsWith('homeassistant.')) form[k] = dirty[k];
+        result.textContent = 'Connecting…';
+        button.disabled = true;
+        const r = await api('POST', '/api/v1/homeassistant/test', form);
+        button.disabled = false;
+        const b = r.body || {};
+        result.replaceChildren(pill(r.ok && b.ok ? 'ok' : 'failed', r.ok && b.ok ? 'ok' : 'bad'), ' ' + (b.message || (b.fields ? b.fields.map((f) => f.key + ': ' + f.message).join('; ') : 'no answer')));
+      } });
+    return el('div', { class: 'field' }, button, ' ', result);
   }
 
   function showBanner(text, kind) {

@@ -33,6 +33,7 @@ pub struct App {
     hub: Hub,
     history: crate::history::History,
     export: crate::export::Export,
+    homeassistant: crate::homeassistant::HomeAssistant,
     /// The meter's frames as they arrived (raw telegram server, HomeWizard).
     tap: source::tap::FrameTap,
     web_addr: watch::Sender<Option<SocketAddr>>,
@@ -53,6 +54,7 @@ impl App {
             hub,
             history,
             export: crate::export::Export::default(),
+            homeassistant: crate::homeassistant::HomeAssistant::default(),
             tap: source::tap::FrameTap::new(),
             web_addr: watch::channel(None).0,
             restart: Arc::new(AtomicBool::new(false)),
@@ -171,6 +173,11 @@ impl App {
             hub: hub.clone(),
             export: self.export.clone(),
         });
+        parts.start(parts::HomeAssistant {
+            history: history.clone(),
+            prices: self.prices.clone(),
+            homeassistant: self.homeassistant.clone(),
+        });
         parts.start(parts::Reader {
             hub: hub.clone(),
             tap: tap.clone(),
@@ -226,6 +233,7 @@ impl App {
         deps.tasks = tracker.clone();
         deps.history = Some(self.history.clone());
         deps.export = Some(self.export.clone());
+        deps.homeassistant = Some(self.homeassistant.clone());
         deps.tap = Some(self.tap.clone());
         deps.prices = Some(self.prices.clone());
         crate::web::Web::new(deps)

@@ -111,6 +111,37 @@ impl Part for Export {
     }
 }
 
+/// The hourly energy in Home Assistant's long-term statistics; idle while off.
+pub struct HomeAssistant {
+    pub history: crate::history::History,
+    pub prices: crate::prices::Prices,
+    pub homeassistant: crate::homeassistant::HomeAssistant,
+}
+
+impl Part for HomeAssistant {
+    const NAME: &'static str = "home assistant statistics";
+    type Settings = (
+        crate::config::HomeAssistantConfig,
+        crate::config::PricesConfig,
+    );
+    fn settings(c: &Config) -> Self::Settings {
+        (c.homeassistant.clone(), c.prices.clone())
+    }
+    fn run(
+        &self,
+        config: Arc<Config>,
+        stop: CancellationToken,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
+        let (history, prices) = (self.history.clone(), self.prices.clone());
+        let ha = self.homeassistant.clone();
+        async move {
+            let (c, p) = (config.homeassistant.clone(), config.prices.clone());
+            crate::homeassistant::run(c, p, history, prices, ha, stop).await;
+            Ok(())
+        }
+    }
+}
+
 /// Spot prices and the price and cost sensors; idle while off. The price cache
 /// is a table in the history file, once that is open.
 pub struct Prices {

@@ -21,6 +21,7 @@ mod device;
 mod ecosystem;
 mod export;
 mod history;
+mod homeassistant;
 mod layers;
 mod meter;
 mod mqtt;
@@ -44,6 +45,7 @@ pub use ecosystem::{
 };
 pub use export::{ExportConfig, ExportFormat, RawExport};
 pub use history::{HistoryConfig, RawHistory};
+pub use homeassistant::{HomeAssistantConfig, RawHomeAssistant};
 pub use layers::{Layers, merge, read_settings, write_atomic};
 pub use meter::{
     Baud, CharFormat, Framing, MeterConfig, Parity, RawMeter, ReplaySpeed, Simulation, SourceSpec,
@@ -117,6 +119,7 @@ pub struct RawConfig {
     pub shelly: RawShelly,
     pub raw: RawTelegramServer,
     pub export: RawExport,
+    pub homeassistant: RawHomeAssistant,
     pub prices: RawPrices,
     pub tariff: RawTariff,
 }
@@ -137,6 +140,7 @@ pub struct Config {
     pub shelly: ShellyConfig,
     pub raw: TelegramServerConfig,
     pub export: ExportConfig,
+    pub homeassistant: HomeAssistantConfig,
     pub prices: PricesConfig,
     pub tariff: TariffConfig,
     /// Where this configuration came from; the web settings page saves through it.
@@ -164,6 +168,7 @@ impl RawConfig {
             shelly: self.shelly.check(&mut c),
             raw: self.raw.check(&mut c),
             export: self.export.check(&mut c),
+            homeassistant: self.homeassistant.check(&mut c),
             prices: self.prices.check(&mut c),
             tariff: self.tariff.check(&mut c),
             layers: Layers::default(),
@@ -174,6 +179,13 @@ impl RawConfig {
                 "export.enabled",
                 true,
                 "history.enabled = true as well: the export sends from the history, which keeps what the database has not acknowledged",
+            );
+        }
+        if config.homeassistant.enabled && !config.history.enabled {
+            c.bad(
+                "homeassistant.enabled",
+                true,
+                "history.enabled = true as well: the statistics are the history's hourly energy",
             );
         }
         // The history keeps every reading until the database has it.

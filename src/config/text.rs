@@ -16,11 +16,14 @@ pub(super) const SECRETS: &[&str] = &[
     "export.token",
     "export.password",
     "prices.token",
+    "homeassistant.token",
 ];
 
 /// Longest value of each key, in bytes; every other text key gets [`DEFAULT_MAX`].
 const MAX_LEN: &[(&str, usize)] = &[
     ("mqtt.host", 253),
+    ("homeassistant.token", 1024),
+    ("homeassistant.url", 1024),
     ("mqtt.username", 256),
     ("mqtt.password", 256),
     ("mqtt.client_id", 128),

@@ -294,6 +294,9 @@ pub struct StatusView {
     /// The export to a time-series database: `off`, `starting`, `ok`, `failing`,
     /// `waiting`; the backlog and the last success.
     pub export: Option<crate::export::Status>,
+    /// The hourly energy in Home Assistant's statistics: `off`, `waiting`,
+    /// `connecting`, `ok`, `failing`, `refused`; hours behind, last written.
+    pub homeassistant: Option<crate::homeassistant::Status>,
 }
 
 /// A settings file set aside at start, as the dashboard shows it.
@@ -345,6 +348,7 @@ pub fn status_of(web: &Web) -> StatusView {
         }),
         history: web.history().map(|h| h.status()),
         export: web.export().map(|e| e.status()),
+        homeassistant: web.homeassistant().map(|h| h.status()),
     }
 }
 

@@ -393,6 +393,50 @@ fn daemon_state(x: &mut Exposition, web: &Web) {
     {
         export_state(x, &e);
     }
+    if let Some(h) = web
+        .homeassistant()
+        .map(|h| h.status())
+        .filter(|h| h.state != "off")
+    {
+        homeassistant_state(x, &h);
+    }
+}
+
+/// The statistics in Home Assistant (`[homeassistant]`), while they are on.
+fn homeassistant_state(x: &mut Exposition, h: &crate::homeassistant::Status) {
+    use Type::*;
+    x.add(
+        "p1ib_homeassistant_connected",
+        Gauge,
+        "1 while p1ib is connected to Home Assistant and writes its statistics.",
+        &[],
+        f64::from(u8::from(h.connected && h.state == "ok")),
+    );
+    if let Some(behind) = h.hours_behind {
+        x.add(
+            "p1ib_homeassistant_hours_behind",
+            Gauge,
+            "Finished hours of the history that Home Assistant does not have yet.",
+            &[],
+            behind as f64,
+        );
+    }
+    if let Some(t) = h.last_written {
+        x.add(
+            "p1ib_homeassistant_last_written_timestamp_seconds",
+            Gauge,
+            "Start of the newest hour Home Assistant has from p1ib (Unix time).",
+            &[],
+            t as f64 / 1000.0,
+        );
+    }
+    x.add(
+        "p1ib_homeassistant_rows_written_total",
+        Counter,
+        "Statistics rows written into Home Assistant since start.",
+        &[],
+        h.rows_written as f64,
+    );
 }
 
 /// The export to a time-series database (`[export]`), while it is on.

@@ -30,6 +30,7 @@ pub mod device;
 pub mod ecosystem;
 pub mod error;
 pub mod history;
+pub mod homeassistant;
 mod host;
 pub mod metrics;
 pub mod password;
@@ -92,6 +93,8 @@ pub struct WebDeps {
     pub history: Option<crate::history::History>,
     /// The export to a time-series database, for the status and `/metrics`.
     pub export: Option<crate::export::Export>,
+    /// The statistics in Home Assistant, for the status and `/metrics`.
+    pub homeassistant: Option<crate::homeassistant::HomeAssistant>,
     /// The meter's frames as they arrived (HomeWizard's `/api/v1/telegram`).
     pub tap: Option<crate::source::tap::FrameTap>,
     /// Spot prices behind `/api/v1/prices` and the cost in `/api/v1/energy`.
@@ -112,6 +115,7 @@ impl WebDeps {
             tasks: TaskTracker::new(),
             history: None,
             export: None,
+            homeassistant: None,
             tap: None,
             prices: None,
         }
@@ -137,6 +141,7 @@ struct Inner {
     tasks: TaskTracker,
     history: Option<crate::history::History>,
     export: Option<crate::export::Export>,
+    homeassistant: Option<crate::homeassistant::HomeAssistant>,
     tap: Option<crate::source::tap::FrameTap>,
     prices: Option<crate::prices::Prices>,
     /// The names the Host check lets through (see [`host`]).
@@ -171,6 +176,7 @@ impl Web {
                 tasks: deps.tasks,
                 history: deps.history,
                 export: deps.export,
+                homeassistant: deps.homeassistant,
                 tap: deps.tap,
                 prices: deps.prices,
                 host_names: RwLock::new(Arc::new(host_names)),
@@ -196,6 +202,10 @@ impl Web {
 
     pub fn export(&self) -> Option<&crate::export::Export> {
         self.inner.export.as_ref()
+    }
+
+    pub fn homeassistant(&self) -> Option<&crate::homeassistant::HomeAssistant> {
+        self.inner.homeassistant.as_ref()
     }
 
     pub fn prices(&self) -> Option<&crate::prices::Prices> {
@@ -344,6 +354,7 @@ pub fn router(web: Web) -> Router {
             get(settings::get_config).put(settings::put_config),
         )
         .route("/api/v1/config/check", post(settings::check_config))
+        .route("/api/v1/homeassistant/test", post(homeassistant::test))
         .route("/api/v1/restart", post(api::restart))
         .route("/api/v1/firmware/check", post(api::firmware_check))
         .route("/api/v1/firmware/install", post(api::firmware_install));

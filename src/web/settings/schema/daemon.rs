@@ -12,6 +12,7 @@ const UPDATE: &str = "Firmware updates";
 const HISTORY: &str = "History";
 const ECOSYSTEM: &str = "Other programs";
 const EXPORT: &str = "Export to a database";
+const HA_STATISTICS: &str = "Home Assistant Energy statistics";
 
 /// The first part of [`FIELDS`](super::FIELDS).
 pub(super) const FIELDS: &[Field] = &[
@@ -331,6 +332,51 @@ pub(super) const FIELDS: &[Field] = &[
         group: EXPORT,
         label: "Request timeout",
         kind: Kind::Suggest(&["10s", "30s"]),
+        help: "",
+    },
+    Field {
+        key: "homeassistant.enabled",
+        group: HA_STATISTICS,
+        label: "Write the hourly energy into Home Assistant's statistics",
+        kind: Kind::Bool,
+        help: "For its Energy dashboard: exact per hour even for the hours Home Assistant was down (p1ib fills them in when it is back). Pick the p1ib statistics as grid consumption and return.",
+    },
+    Field {
+        key: "homeassistant.url",
+        group: HA_STATISTICS,
+        label: "Home Assistant URL",
+        kind: Kind::Suggest(&["http://homeassistant.local:8123"]),
+        help: "Its address as you open it in a browser.",
+    },
+    Field {
+        key: "homeassistant.token",
+        group: HA_STATISTICS,
+        label: "Long-lived access token",
+        kind: Kind::Secret,
+        help: "An administrator's: in Home Assistant, your profile > Security > Long-lived access tokens.",
+    },
+    Field {
+        key: "homeassistant.backfill_days",
+        group: HA_STATISTICS,
+        label: "Backfill days",
+        kind: Kind::Integer {
+            min: 0,
+            max: 36_500,
+        },
+        help: "How far back the first backfill reaches; 0 = the whole history.",
+    },
+    Field {
+        key: "homeassistant.ca_file",
+        group: HA_STATISTICS,
+        label: "CA certificate file",
+        kind: Kind::Text,
+        help: "PEM file on the Pi trusted for an https URL besides the system's certificates.",
+    },
+    Field {
+        key: "homeassistant.timeout",
+        group: HA_STATISTICS,
+        label: "Timeout",
+        kind: Kind::Suggest(&["30s", "60s"]),
         help: "",
     },
     Field {
