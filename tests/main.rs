@@ -14,6 +14,7 @@
 //! - [`history`]: the SQLite history against the real binary: energy, gaps, DST, faults.
 //! - [`ecosystem`]: HomeWizard, Shelly and the raw server against the real Python clients.
 //! - [`prices`]: spot prices from a local price server in each provider's format, cost in the daemon.
+//! - [`statistics`]: the hourly energy in a real Home Assistant Core's long-term statistics.
 //! - [`docs`]: README.md and docs/ link only to files and headings that exist.
 //! - [`layers`]: the source's modules point only down the layers; no import cycles.
 //! - [`support`]: what several areas share (the headless-browser runner).
@@ -31,6 +32,7 @@ mod network;
 mod prices;
 mod properties;
 mod sizes;
+mod statistics;
 mod support;
 mod update;
 mod web;
