@@ -57,6 +57,35 @@ impl Default for HomeAssistantConfig {
     }
 }
 
+impl HomeAssistantConfig {
+    /// This configuration with another URL and/or token, checked as the file's
+    /// would be (the settings page's "Test connection" tries what the form
+    /// holds before it is saved); the problems as `key: message` lines.
+    pub fn with(&self, url: Option<&str>, token: Option<&str>) -> Result<Self, Vec<String>> {
+        let raw = RawHomeAssistant {
+            enabled: true,
+            url: url.unwrap_or(&self.url).to_owned(),
+            token: token.map_or_else(|| self.token.clone(), Secret::new),
+            backfill_days: self.backfill_days,
+            ca_file: self
+                .ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            timeout: format!("{}s", self.timeout.as_secs()),
+        };
+        let mut c = Checker {
+            problems: Vec::new(),
+        };
+        let config = raw.check(&mut c);
+        if c.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(c.problems.iter().map(|p| p.to_string()).collect())
+        }
+    }
+}
+
 /// Longest backfill: a century, as the history's retention.
 const MAX_BACKFILL_DAYS: u32 = 36_500;
 

@@ -212,14 +212,17 @@ async fn session(d: &Deps, client: &mut Client, until: i64, stop: &CancellationT
     let mut full = tokio::time::Instant::now();
     let mut pass = (from.min(walker.fresh_from), until);
     loop {
-        let costs = walker.currency.is_some().then_some(&d.prices_config);
-        if let Err(e) = walker
-            .walk(client, &d.history, &d.prices, costs, pass.0, pass.1)
-            .await
-        {
+        let source = super::walk::Source {
+            history: &d.history,
+            prices: &d.prices,
+            costs: walker.currency.is_some().then_some(&d.prices_config),
+        };
+        let end = pass.1;
+        let walked = walker.walk(&source, client, pass.0, end, |w| report(d, w, end));
+        if let Err(e) = walked.await {
             return e.into();
         }
-        report(d, &walker, pass.1);
+        report(d, &walker, end);
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             _ = stop.cancelled() => return End::Stopped,
@@ -394,5 +397,25 @@ pub async fn test_connection(config: &HomeAssistantConfig, history: &History) ->
             Err(why) => json!({"ok": false, "message": why, "ha_version": version}),
         },
         Err(e) => json!({"ok": false, "message": e.to_string(), "ha_version": version}),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::clock::Calendar;
+
+    #[test]
+    fn a_zone_with_other_local_hours_is_refused_and_one_with_the_same_is_not() {
+        let stockholm = History::new(Calendar::named("Europe/Stockholm").unwrap());
+        assert_eq!(same_hours(&stockholm, "Europe/Stockholm"), Ok(()));
+        // another name, the same hours all year
+        assert_eq!(same_hours(&stockholm, "Europe/Oslo"), Ok(()));
+        let e = same_hours(&stockholm, "UTC").unwrap_err();
+        assert!(e.contains("UTC") && e.contains("Europe/Stockholm"), "{e}");
+        // the same winter hours, other summer hours
+        assert!(same_hours(&stockholm, "Africa/Lagos").is_err());
+        let e = same_hours(&stockholm, "Mars/Olympus").unwrap_err();
+        assert!(e.contains("unknown"), "{e}");
     }
 }

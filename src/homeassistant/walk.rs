@@ -30,6 +30,14 @@ impl From<HaError> for WalkError {
     }
 }
 
+/// Where p1ib's hours come from: the history, and the prices for their cost
+/// (`costs`: the prices' settings, when the cost is written).
+pub(super) struct Source<'a> {
+    pub(super) history: &'a History,
+    pub(super) prices: &'a Prices,
+    pub(super) costs: Option<&'a crate::config::PricesConfig>,
+}
+
 /// What p1ib's history says of the hours of one chunk.
 struct Ours {
     /// By series key: (hour start, value), sorted.
@@ -61,23 +69,23 @@ impl Walker {
     }
 
     /// Compares and writes `[from, until)`; the series' running totals must
-    /// stand at `from`.
+    /// stand at `from`. `progress` hears of each chunk done (the status).
     pub(super) async fn walk(
         &mut self,
+        source: &Source<'_>,
         client: &mut Client,
-        history: &History,
-        prices: &Prices,
-        costs: Option<&crate::config::PricesConfig>,
         from: i64,
         until: i64,
+        progress: impl Fn(&Walker),
     ) -> Result<(), WalkError> {
         let mut a = from;
         while a < until {
             let b = (a + CHUNK_MS).min(until);
-            let ours = read_ours(history, prices, costs, a, b).await?;
+            let ours = read_ours(source, a, b).await?;
             self.estimated += ours.estimated;
             self.chunk(client, ours, a, b).await?;
             self.synced_until = Some(b);
+            progress(self);
             a = b;
         }
         Ok(())
@@ -253,15 +261,12 @@ fn rows_of(answer: &Value) -> BTreeMap<String, BTreeMap<i64, f64>> {
 }
 
 /// p1ib's hours in `[a, b)`, with their cost where prices are set up.
-async fn read_ours(
-    history: &History,
-    prices: &Prices,
-    costs: Option<&crate::config::PricesConfig>,
-    a: i64,
-    b: i64,
-) -> Result<Ours, WalkError> {
-    let costing = costs.map(|c| (prices.slots(a - HOUR_MS, b + HOUR_MS), c.clone()));
-    let answer = history
+async fn read_ours(source: &Source<'_>, a: i64, b: i64) -> Result<Ours, WalkError> {
+    let costing = source
+        .costs
+        .map(|c| (source.prices.slots(a - HOUR_MS, b + HOUR_MS), c.clone()));
+    let answer = source
+        .history
         .read(move |r, cal| {
             let range = Range {
                 from: a,

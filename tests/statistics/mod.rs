@@ -31,7 +31,6 @@ pub struct HomeAssistant {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    pub port: u16,
     pub token: String,
     pub version: String,
 }
@@ -57,7 +56,6 @@ impl HomeAssistant {
             child,
             stdin,
             lines,
-            port,
             token: String::new(),
             version: String::new(),
         };
@@ -172,7 +170,9 @@ pub async fn ids_of(d: &Daemon) -> Vec<String> {
 pub async fn caught_up(d: &Daemon, secs: u64, until: i64) -> Value {
     d.wait_status(secs, "Home Assistant to have every finished hour", |s| {
         let h = &s["homeassistant"];
-        h["state"] == "ok" && h["hours_behind"] == 0 && h["last_written"].as_i64() >= Some(until - HOUR)
+        h["state"] == "ok"
+            && h["hours_behind"] == 0
+            && h["last_written"].as_i64() >= Some(until - HOUR)
     })
     .await
 }
@@ -195,21 +195,31 @@ pub async fn hours_agree(
     while a < to {
         let b = (a + 30 * 86_400_000).min(to);
         let v = d
-            .json(&format!("/api/v1/energy?from={}&to={}&step=1h", utc(a), utc(b)))
+            .json(&format!(
+                "/api/v1/energy?from={}&to={}&step=1h",
+                utc(a),
+                utc(b)
+            ))
             .await;
         for row in v["rows"].as_array().unwrap() {
             let start = row["start_ms"].as_i64().unwrap();
             if start < a || start >= b {
                 continue;
             }
-            let ours = row[field].as_f64().unwrap();
+            let ours = row[field]
+                .as_f64()
+                .unwrap_or_else(|| panic!("p1ib has no {field} at {start}: {row}"));
             let i = held
                 .iter()
                 .position(|&(t, _)| t == start)
                 .unwrap_or_else(|| panic!("{id}: Home Assistant has no row at {start} ({row})"));
             let before = if i == 0 { 0.0 } else { held[i - 1].1 };
             if i > 0 {
-                assert_eq!(held[i - 1].0, start - HOUR, "{id}: a missing hour before {start}");
+                assert_eq!(
+                    held[i - 1].0,
+                    start - HOUR,
+                    "{id}: a missing hour before {start}"
+                );
             }
             let theirs = held[i].1 - before;
             assert!(
