@@ -9,7 +9,7 @@ use super::ws::{Client, HaError};
 use super::{HomeAssistant, Status};
 use crate::config::{HomeAssistantConfig, PricesConfig};
 use crate::history::History;
-use crate::history::clock::Span;
+use crate::history::clock::{Calendar, Span};
 use crate::prices::Prices;
 use serde_json::json;
 use std::time::Duration;
@@ -189,7 +189,10 @@ async fn session(d: &Deps, client: &mut Client, until: i64, stop: &CancellationT
     if let Err(e) = admin(client).await {
         return End::Failed(e);
     }
-    if let Err(why) = same_hours(&d.history, ha_config["time_zone"].as_str().unwrap_or("")) {
+    if let Err(why) = same_hours(
+        d.history.calendar(),
+        ha_config["time_zone"].as_str().unwrap_or(""),
+    ) {
         return End::Refused(why);
     }
     let currency = costs_currency(d, ha_config["currency"].as_str());
@@ -347,8 +350,8 @@ async fn admin(client: &mut Client) -> Result<(), HaError> {
 /// Whether Home Assistant's zone has p1ib's local hours (the same UTC offset
 /// at every hour from two years back to a year ahead): days and hours must
 /// agree, or the dashboard's days would take other hours than p1ib's.
-fn same_hours(history: &History, ha_zone: &str) -> Result<(), String> {
-    let ours = history.calendar().tz();
+fn same_hours(calendar: &Calendar, ha_zone: &str) -> Result<(), String> {
+    let ours = calendar.tz();
     let theirs = jiff::tz::TimeZone::get(ha_zone)
         .map_err(|_| format!("Home Assistant's time zone {ha_zone:?} is unknown to p1ib"))?;
     let now = jiff::Timestamp::now().as_second();
@@ -356,10 +359,7 @@ fn same_hours(history: &History, ha_zone: &str) -> Result<(), String> {
     while t < now + 366 * 86_400 {
         let ts = jiff::Timestamp::from_second(t).map_err(|e| e.to_string())?;
         if ours.to_offset(ts) != theirs.to_offset(ts) {
-            let name = history
-                .calendar()
-                .name()
-                .unwrap_or_else(|| "the system's".into());
+            let name = calendar.name().unwrap_or_else(|| "the system's".into());
             return Err(format!(
                 "Home Assistant's time zone is {ha_zone}, p1ib's is {name}: set the same zone on both (Settings > System > General in Home Assistant; timedatectl set-timezone on the Pi)"
             ));
@@ -370,8 +370,12 @@ fn same_hours(history: &History, ha_zone: &str) -> Result<(), String> {
 }
 
 /// The settings page's "Test connection": connects with `config`, reads Home
-/// Assistant's version, zone and whether the token may import statistics.
-pub async fn test_connection(config: &HomeAssistantConfig, history: &History) -> serde_json::Value {
+/// Assistant's version, zone (against p1ib's `calendar`) and whether the token
+/// may import statistics.
+pub async fn test_connection(
+    config: &HomeAssistantConfig,
+    calendar: &Calendar,
+) -> serde_json::Value {
     let mut client = match Client::connect(config).await {
         Ok(c) => c,
         Err(e) => return json!({"ok": false, "message": e.to_string()}),
@@ -386,7 +390,7 @@ pub async fn test_connection(config: &HomeAssistantConfig, history: &History) ->
     let version = client.version.clone();
     client.close().await;
     match result {
-        Ok((zone, currency)) => match same_hours(history, &zone) {
+        Ok((zone, currency)) => match same_hours(calendar, &zone) {
             Ok(()) => json!({
                 "ok": true,
                 "message": format!("connected to Home Assistant {version} ({zone})"),
@@ -403,11 +407,10 @@ pub async fn test_connection(config: &HomeAssistantConfig, history: &History) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::clock::Calendar;
 
     #[test]
     fn a_zone_with_other_local_hours_is_refused_and_one_with_the_same_is_not() {
-        let stockholm = History::new(Calendar::named("Europe/Stockholm").unwrap());
+        let stockholm = Calendar::named("Europe/Stockholm").unwrap();
         assert_eq!(same_hours(&stockholm, "Europe/Stockholm"), Ok(()));
         // another name, the same hours all year
         assert_eq!(same_hours(&stockholm, "Europe/Oslo"), Ok(()));

@@ -1,6 +1,7 @@
 //! A year of history (imported from a capture) backfilled into a Home
 //! Assistant that has none of it, with the daemon killed (-9) as soon as the
-//! first rows are in: the second run finishes the year without writing an hour
+//! first rows are in and Home Assistant restarted in the middle of the second
+//! run: the second run finishes the year without writing an hour
 //! twice, energy and cost agree hour by hour; the settings page's "Test
 //! connection" tells a wrong address, a page that is not Home Assistant and the
 //! right one apart.
@@ -24,6 +25,16 @@ fn cpu_seconds(pid: u32) -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(12) + ticks(13)) / 100.0
+}
+
+/// The most memory a process has held (VmHWM), KiB.
+fn peak_memory_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn daemon_with_prices(dir: &Path, url: &str, token: &str) -> Daemon {
@@ -84,14 +95,14 @@ async fn admin(base: &str) -> (reqwest::Client, String, String) {
     (http, cookie, csrf)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_year_is_backfilled_once_even_when_the_daemon_is_killed_part_way() {
-    let dir = TempDir::new("ha-backfill");
+/// A year of a meter (a telegram every 15 minutes) imported into `dir`'s
+/// history with `p1ib history import`; the year's bounds.
+fn imported_year(dir: &TempDir) -> (i64, i64) {
     let from = local("2024-11-01T00:00");
     let to = local("2025-11-01T00:00");
     let mut meter = Meter::new(900);
     let capture = write_capture(
-        &dir,
+        dir,
         "year.dsmr",
         &meter.capture(from, to + 1_800_000, None, None),
     );
@@ -108,9 +119,16 @@ async fn a_year_is_backfilled_once_even_when_the_daemon_is_killed_part_way() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    (from, to)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_year_is_backfilled_once_even_when_the_daemon_is_killed_part_way() {
+    let dir = TempDir::new("ha-backfill");
+    let (from, to) = imported_year(&dir);
 
     let port = free_port();
-    let mut ha = HomeAssistant::start(&dir.join("ha"), port).await;
+    let ha = HomeAssistant::start(&dir.join("ha"), port).await;
     let url = format!("http://127.0.0.1:{port}");
     // killed as soon as Home Assistant has the first month
     let d = daemon_with_prices(dir.path(), &url, &ha.token);
@@ -125,13 +143,21 @@ async fn a_year_is_backfilled_once_even_when_the_daemon_is_killed_part_way() {
 
     let d = daemon_with_prices(dir.path(), &url, &ha.token);
     let cpu_before = cpu_seconds(d.child.id());
+    // and Home Assistant restarted in the middle of the second run's batches
+    d.wait_status(120, "the second run's first rows", |s| {
+        s["homeassistant"]["rows_written"].as_u64() > Some(0)
+    })
+    .await;
+    ha.stop().await;
+    let mut ha = HomeAssistant::start(&dir.join("ha"), port).await;
     let done = caught_up(&d, 600, to).await;
+    let peak_kib = peak_memory_kib(d.child.id());
     let cpu = cpu_seconds(d.child.id()) - cpu_before + first_cpu;
     let second_rows = done["homeassistant"]["rows_written"].as_u64().unwrap();
     let ids = ids_of(&d).await;
     let hours = ((to - from) / HOUR) as u64;
     println!(
-        "backfill: {hours} hours × {} series; first run {first_rows} rows, second {second_rows} rows, {cpu:.2} s CPU",
+        "backfill: {hours} hours × {} series; first run {first_rows} rows, second {second_rows} rows, {cpu:.2} s CPU in all, peak RSS {peak_kib} KiB",
         ids.len()
     );
     assert!(

@@ -28,6 +28,8 @@ try {
   check(/update available/.test(await page.textContent('#st-update')), 'the status block says an update is available');
   await until(async () => /waiting.*the history is not recording/.test(await page.textContent('#st-export')),
     'the status block shows the export and why it waits');
+  await until(async () => /waiting.*no finished hour in the history yet/.test(await page.textContent('#st-ha')),
+    'the status block shows the Home Assistant statistics and why they wait');
   check(await page.locator('#values tr[data-obis="1-0:1.8.0"]').count() === 1, 'the energy registers are listed');
   await page.screenshot({ path: join(OUT, 'dashboard.png'), fullPage: true });
 
@@ -78,6 +80,14 @@ try {
   await until(async () => (await page.locator('[id="f-meter-fuse_amps"]').inputValue()) === '25', 'the saved setting round-trips after a reload');
   const status = await page.evaluate(async () => (await fetch('/api/v1/status')).json());
   check(status.fuse_amps === 25, 'the saved setting is in force without a restart');
+  // Home Assistant statistics: "Test connection" tries the form's values, saving nothing
+  await page.fill('[id="f-homeassistant-url"]', 'http://127.0.0.1:9');
+  await page.fill('[id="f-homeassistant-token"]', 'a-long-lived-token');
+  await page.click('#ha-test');
+  await until(async () => /failed cannot reach Home Assistant at http:\/\/127\.0\.0\.1:9/.test(await page.textContent('#ha-test-result')),
+    'Test connection says the address does not answer');
+  const saved = await page.evaluate(async () => (await fetch('/api/v1/config')).json());
+  check(saved.values['homeassistant.url'] === '', 'Test connection saved nothing');
   await page.screenshot({ path: join(OUT, 'settings.png'), fullPage: true });
 
   // ------------------------------------------------------------- firmware

@@ -42,6 +42,29 @@ async fn fake_release_server(asset: String) -> std::net::SocketAddr {
     addr
 }
 
+/// Home Assistant statistics with no history to write from: they wait (the
+/// dashboard says why); stopped when the guard is dropped.
+fn waiting_statistics(deps: &mut WebDeps) -> tokio_util::sync::DropGuard {
+    let ha = p1ib::homeassistant::HomeAssistant::default();
+    deps.homeassistant = Some(ha.clone());
+    let ha_config = p1ib::config::HomeAssistantConfig {
+        enabled: true,
+        url: "http://127.0.0.1:9".into(),
+        token: p1ib::config::Secret::new("x"),
+        ..Default::default()
+    };
+    let ha_stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(p1ib::homeassistant::run(
+        ha_config,
+        deps.config.prices.clone(),
+        p1ib::history::History::default(),
+        p1ib::prices::Prices::default(),
+        ha,
+        ha_stop.clone(),
+    ));
+    ha_stop.drop_guard()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_work_in_headless_chromium() {
     let _one = crate::support::browser::CHROMIUM.lock().await;
@@ -86,6 +109,7 @@ async fn pages_work_in_headless_chromium() {
         export_stop.clone(),
     ));
     let _export_stop = export_stop.drop_guard();
+    let _ha_stop = waiting_statistics(&mut deps);
     let web = Web::new(deps);
     hub.set_link(
         p1ib::hub::LinkState::Up,
