@@ -11,6 +11,20 @@ pub(super) struct Checker {
     pub(super) problems: Vec<Invalid>,
 }
 
+/// Runs one section's checks: its checked value, or its problems as
+/// `key: message` lines (a section's own tests, a value tried before saving).
+pub(super) fn checked<T>(f: impl FnOnce(&mut Checker) -> T) -> Result<T, Vec<String>> {
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+    let value = f(&mut c);
+    if c.problems.is_empty() {
+        Ok(value)
+    } else {
+        Err(c.problems.iter().map(|p| p.to_string()).collect())
+    }
+}
+
 impl Checker {
     pub(super) fn bad(&mut self, key: &str, value: impl fmt::Display, allowed: impl Into<String>) {
         self.problems.push(Invalid {

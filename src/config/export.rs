@@ -229,15 +229,7 @@ mod tests {
     use super::*;
 
     fn check(raw: RawExport) -> Result<ExportConfig, Vec<String>> {
-        let mut c = Checker {
-            problems: Vec::new(),
-        };
-        let config = raw.check(&mut c);
-        if c.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(c.problems.iter().map(|p| p.to_string()).collect())
-        }
+        super::super::check::checked(|c| raw.check(c))
     }
 
     #[test]

@@ -74,15 +74,7 @@ impl HomeAssistantConfig {
                 .unwrap_or_default(),
             timeout: format!("{}s", self.timeout.as_secs()),
         };
-        let mut c = Checker {
-            problems: Vec::new(),
-        };
-        let config = raw.check(&mut c);
-        if c.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(c.problems.iter().map(|p| p.to_string()).collect())
-        }
+        super::check::checked(|c| raw.check(c))
     }
 }
 
@@ -163,15 +155,7 @@ mod tests {
     use super::*;
 
     fn check(raw: RawHomeAssistant) -> Result<HomeAssistantConfig, Vec<String>> {
-        let mut c = Checker {
-            problems: Vec::new(),
-        };
-        let config = raw.check(&mut c);
-        if c.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(c.problems.iter().map(|p| p.to_string()).collect())
-        }
+        super::super::check::checked(|c| raw.check(c))
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::series::{self, Running, Series};
 use super::ws::{Client, HaError};
 use crate::history::History;
-use crate::history::query::{self, Range, Resolution};
+use crate::history::query::{Range, Resolution};
 use crate::prices::Prices;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -273,18 +273,7 @@ async fn read_ours(source: &Source<'_>, a: i64, b: i64) -> Result<Ours, WalkErro
                 to: b,
                 step: Resolution::Hour,
             };
-            let mut answer = query::energy(r, cal, range)?;
-            if let Some((slots, c)) = costing {
-                crate::prices::cost::annotate(
-                    &mut answer,
-                    r,
-                    &slots,
-                    &c.formula,
-                    cal.tz(),
-                    &c.currency,
-                )?;
-            }
-            Ok(answer)
+            crate::prices::cost::energy_with_cost(r, cal, range, costing)
         })
         .await
         .map_err(|e| WalkError::History(e.to_string()))?;

@@ -70,6 +70,22 @@ pub fn annotate(
     Ok(())
 }
 
+/// `/api/v1/energy`'s answer for `range`, each row with its cost where
+/// `costing` (the prices' slots and settings) is given: what the API and the
+/// Home Assistant statistics read.
+pub fn energy_with_cost(
+    r: &Reader,
+    cal: &crate::history::clock::Calendar,
+    range: crate::history::query::Range,
+    costing: Option<(Vec<Slot>, crate::config::PricesConfig)>,
+) -> Result<EnergyResponse, StoreError> {
+    let mut answer = crate::history::query::energy(r, cal, range)?;
+    if let Some((slots, c)) = costing {
+        annotate(&mut answer, r, &slots, &c.formula, cal.tz(), &c.currency)?;
+    }
+    Ok(answer)
+}
+
 /// The sum of costs; `None` when one of them is.
 pub fn total(costs: &[Cost]) -> Cost {
     let sum = |f: fn(&Cost) -> Option<f64>| {

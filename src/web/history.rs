@@ -99,20 +99,7 @@ async fn energy_of(web: &Web, q: &RangeQuery) -> Result<query::EnergyResponse, A
         .ok_or(ApiError::Unavailable("the history is off"))?;
     let costing = super::prices::costing(web, &range);
     history
-        .read(move |r, cal| {
-            let mut answer = query::energy(r, cal, range)?;
-            if let Some((slots, config)) = costing {
-                crate::prices::cost::annotate(
-                    &mut answer,
-                    r,
-                    &slots,
-                    &config.formula,
-                    cal.tz(),
-                    &config.currency,
-                )?;
-            }
-            Ok(answer)
-        })
+        .read(move |r, cal| crate::prices::cost::energy_with_cost(r, cal, range, costing))
         .await
         .map_err(failed)
 }

@@ -89,19 +89,3 @@ async fn a_saved_meter_source_takes_effect_without_a_restart() {
     stop.send(()).unwrap();
     daemon.await.unwrap().unwrap();
 }
-
-/// The session cookie an answer sets, and the CSRF token in its body.
-async fn cookie_and_csrf(answer: reqwest::Response) -> (String, String) {
-    let cookie = answer.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = answer.json::<serde_json::Value>().await.unwrap()["csrf"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    (cookie, csrf)
-}

@@ -350,3 +350,19 @@ pub fn serving(
         seen.push(line);
     }
 }
+
+/// The session cookie an answer sets, and the CSRF token in its body.
+pub async fn cookie_and_csrf(answer: reqwest::Response) -> (String, String) {
+    let cookie = answer.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = answer.json::<serde_json::Value>().await.unwrap()["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}

@@ -38,44 +38,19 @@ fn peak_memory_kib(pid: u32) -> u64 {
 }
 
 fn daemon_with_prices(dir: &Path, url: &str, token: &str) -> Daemon {
-    let url = format!("homeassistant.url={url}");
-    let token = format!("homeassistant.token={token}");
-    Daemon::start(
-        dir,
-        &[
-            "--source",
-            "tcp://127.0.0.1:9",
-            "--set",
-            "homeassistant.enabled=true",
-            "--set",
-            &url,
-            "--set",
-            &token,
-            "--set",
-            "prices.fixed_price=1.25",
-            "--set",
-            "prices.currency=SEK",
-        ],
-    )
+    let prices = [
+        "--set",
+        "prices.fixed_price=1.25",
+        "--set",
+        "prices.currency=SEK",
+    ];
+    daemon(dir, "tcp://127.0.0.1:9", url, token, &prices)
 }
 
 /// A logged-in admin's cookie and CSRF token (setting the first password).
 async fn admin(base: &str) -> (reqwest::Client, String, String) {
     let http = reqwest::Client::new();
-    let pair = |r: reqwest::Response| async move {
-        let cookie = r.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let csrf = r.json::<Value>().await.unwrap()["csrf"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        (cookie, csrf)
-    };
+    let pair = crate::daemon::common::cookie_and_csrf;
     let s = http
         .get(format!("{base}/api/v1/session"))
         .send()

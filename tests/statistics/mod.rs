@@ -127,26 +127,25 @@ pub struct Rows {
     pub listed: Vec<String>,
 }
 
-/// A daemon on the same history as `dir`'s, writing into `ha`, reading the
-/// meter from `source`.
-pub fn daemon(dir: &Path, source: &str, url: &str, token: &str) -> Daemon {
+/// A daemon on the history in `dir`, writing into the Home Assistant at
+/// `url`, reading the meter from `source`, with `more` arguments.
+pub fn daemon(dir: &Path, source: &str, url: &str, token: &str, more: &[&str]) -> Daemon {
     let url = format!("homeassistant.url={url}");
     let token = format!("homeassistant.token={token}");
-    Daemon::start(
-        dir,
-        &[
-            "--source",
-            source,
-            "--set",
-            "history.commit_interval=1s",
-            "--set",
-            "homeassistant.enabled=true",
-            "--set",
-            &url,
-            "--set",
-            &token,
-        ],
-    )
+    let mut args = vec![
+        "--source",
+        source,
+        "--set",
+        "history.commit_interval=1s",
+        "--set",
+        "homeassistant.enabled=true",
+        "--set",
+        &url,
+        "--set",
+        &token,
+    ];
+    args.extend_from_slice(more);
+    Daemon::start(dir, &args)
 }
 
 /// The daemon's statistic ids, from its status once it has written some.

@@ -37,7 +37,7 @@ async fn home_assistant_has_every_hour_exactly_after_being_down_for_three_of_the
     let meter_port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let source = format!("tcp://{}", meter_port.local_addr().unwrap());
     let url = format!("http://127.0.0.1:{port}");
-    let d = daemon(dir.path(), &source, &url, &ha.token);
+    let d = daemon(dir.path(), &source, &url, &ha.token, &[]);
     let (mut line, _) = tokio::time::timeout(Duration::from_secs(30), meter_port.accept())
         .await
         .expect("the daemon connects to the meter")
