@@ -39,26 +39,9 @@ async fn a_saved_meter_source_takes_effect_without_a_restart() {
     let addr = addr.wait_for(Option::is_some).await.unwrap().unwrap();
     let base = format!("http://{addr}");
 
-    // A session and its CSRF token, as the settings page gets them.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let http = reqwest::Client::new();
-    let session = http
-        .get(format!("{base}/api/v1/session"))
-        .send()
-        .await
-        .unwrap();
-    let (cookie, csrf) = cookie_and_csrf(session).await;
-    // Before a password is set, setting one is the only change allowed.
-    let login = http
-        .post(format!("{base}/api/v1/password"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({"new": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let (cookie, csrf) = cookie_and_csrf(login).await;
+    // Logged in as the settings page does it: before a password is set,
+    // setting one is the only change allowed.
+    let (http, cookie, csrf) = admin(&base).await;
     let saved = http
         .put(format!("{base}/api/v1/config"))
         .header("cookie", &cookie)

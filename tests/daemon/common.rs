@@ -366,3 +366,27 @@ pub async fn cookie_and_csrf(answer: reqwest::Response) -> (String, String) {
         .to_owned();
     (cookie, csrf)
 }
+
+/// A logged-in admin's cookie and CSRF token (setting the first password).
+pub async fn admin(base: &str) -> (reqwest::Client, String, String) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let pair = cookie_and_csrf;
+    let s = http
+        .get(format!("{base}/api/v1/session"))
+        .send()
+        .await
+        .unwrap();
+    let (cookie, csrf) = pair(s).await;
+    let login = http
+        .post(format!("{base}/api/v1/password"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"new": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let (cookie, csrf) = pair(login).await;
+    (http, cookie, csrf)
+}

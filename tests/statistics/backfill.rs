@@ -47,29 +47,6 @@ fn daemon_with_prices(dir: &Path, url: &str, token: &str) -> Daemon {
     daemon(dir, "tcp://127.0.0.1:9", url, token, &prices)
 }
 
-/// A logged-in admin's cookie and CSRF token (setting the first password).
-async fn admin(base: &str) -> (reqwest::Client, String, String) {
-    let http = reqwest::Client::new();
-    let pair = crate::daemon::common::cookie_and_csrf;
-    let s = http
-        .get(format!("{base}/api/v1/session"))
-        .send()
-        .await
-        .unwrap();
-    let (cookie, csrf) = pair(s).await;
-    let login = http
-        .post(format!("{base}/api/v1/password"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"new": "correct horse battery"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
-    let (cookie, csrf) = pair(login).await;
-    (http, cookie, csrf)
-}
-
 /// A year of a meter (a telegram every 15 minutes) imported into `dir`'s
 /// history with `p1ib history import`; the year's bounds.
 fn imported_year(dir: &TempDir) -> (i64, i64) {
@@ -184,7 +161,7 @@ async fn a_year_is_backfilled_once_even_when_the_daemon_is_killed_part_way() {
 /// Home Assistant, a wrong token and the right settings, told apart.
 async fn test_connection_tells_them_apart(d: &Daemon, ha: &HomeAssistant) {
     let base = d.url("");
-    let (http, cookie, csrf) = admin(&base).await;
+    let (http, cookie, csrf) = crate::daemon::common::admin(&base).await;
     let test = |form: Value| {
         let (http, cookie, csrf, base) = (http.clone(), cookie.clone(), csrf.clone(), base.clone());
         async move {
