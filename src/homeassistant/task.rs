@@ -332,7 +332,6 @@ async fn walker(
                     sum: 0.0,
                 },
             );
-            w.last_written = w.last_written.max(Some(start));
         }
     }
     Ok(w)

@@ -126,6 +126,9 @@ impl Walker {
             if !rows.is_empty() {
                 self.write(client, &key, &rows).await?;
             }
+            // Home Assistant now holds every hour of this chunk as p1ib has it
+            // (written or found equal): the status's "last written" is the newest.
+            self.last_written = self.last_written.max(mine.last().map(|&(h, _)| h));
         }
         Ok(())
     }
@@ -182,8 +185,6 @@ impl Walker {
             }
         }
         self.rows_written += rows.len() as u64;
-        let newest = rows.last().map(|r| r.start);
-        self.last_written = self.last_written.max(newest);
         Ok(())
     }
 

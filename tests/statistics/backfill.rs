@@ -2,7 +2,7 @@
 //! Assistant that has none of it, with the daemon killed (-9) as soon as the
 //! first rows are in and Home Assistant restarted in the middle of the second
 //! run: the second run finishes the year without writing an hour
-//! twice, energy and cost agree hour by hour; the settings page's "Test
+//! twice, energy and cost agree hour by hour, and a third run writes nothing; the settings page's "Test
 //! connection" tells a wrong address, a page that is not Home Assistant and the
 //! right one apart.
 
@@ -151,6 +151,18 @@ async fn a_year_is_backfilled_once_even_when_the_daemon_is_killed_part_way() {
             .iter()
             .all(|s| s.as_array().unwrap().is_empty()),
         "energy/validate: {v:#}"
+    );
+
+    // A third run, Home Assistant holding the whole year: nothing is written,
+    // and the status's last written hour is the newest one, not the first.
+    drop(d);
+    let d = daemon_with_prices(dir.path(), &url, &ha.token);
+    let again = caught_up(&d, 120, to).await;
+    assert_eq!(again["homeassistant"]["rows_written"], 0, "{again:#}");
+    assert_eq!(
+        again["homeassistant"]["last_written"].as_i64(),
+        Some(to - HOUR),
+        "{again:#}"
     );
 
     test_connection_tells_them_apart(&d, &ha).await;
