@@ -71,22 +71,21 @@ done
 # the libraries alone), newer than Debian bookworm's 3.11: $P1IB_TEST_PYTHON if
 # set, else the newest 3.13+ of python3.14/3.13/python3 on PATH and pyenv's
 # (~/.pyenv/versions: the build machines have 3.13.0).
+# find_python MINOR_MIN MINOR_MAX: the newest 3.MINOR_MIN..3.MINOR_MAX interpreter with
+# venv and ssl among python3.14/3.13/3.12/python3 on PATH and pyenv's versions.
 find_python() {
-  if [ -n "${P1IB_TEST_PYTHON:-}" ]; then
-    echo "$P1IB_TEST_PYTHON"
-    return 0
-  fi
-  local candidates=(python3.14 python3.13 python3) root v best="" best_version=0
+  local min=$1 max=$2
+  local candidates=(python3.14 python3.13 python3.12 python3) root v best="" best_version=0
   for root in "${PYENV_ROOT:-}" "$HOME/.pyenv" /root/.pyenv; do
     [ -n "$root" ] && [ -d "$root/versions" ] || continue
     for v in "$root"/versions/3.*/bin/python3; do candidates+=("$v"); done
   done
   for v in "${candidates[@]}"; do
-    # the interpreter itself (not a shim) and its version as one number, if >= 3.13
+    # the interpreter itself (not a shim) and its version as one number, if in range
     # and it has what a venv of these libraries needs
     local found
     found=$("$v" -c 'import sys, venv, ensurepip, ssl
-if sys.version_info >= (3, 13):
+if (3, '"$min"') <= sys.version_info[:2] <= (3, '"$max"'):
     print(sys.version_info[0] * 10000 + sys.version_info[1] * 100 + sys.version_info[2], sys.executable)' 2>/dev/null) || continue
     [ -n "$found" ] || continue
     if [ "${found%% *}" -gt "$best_version" ]; then
@@ -96,22 +95,25 @@ if sys.version_info >= (3, 13):
   done
   [ -n "$best" ] && echo "$best"
 }
-if ! python=$(find_python); then
+if [ -n "${P1IB_TEST_PYTHON:-}" ]; then
+  python=$P1IB_TEST_PYTHON
+elif ! python=$(find_python 13 99); then
   echo "tests/run.sh: the ecosystem tests need Python >= 3.13 with venv and ssl (Home Assistant" \
        "and its client libraries need it); none found. Set P1IB_TEST_PYTHON to one." >&2
   exit 1
 fi
-# make_venv DIR REQUIREMENTS [PIP ARGS...]: DIR made with $python from REQUIREMENTS,
-# only when missing, older than that file, or made by another Python.
+# make_venv DIR REQUIREMENTS [PIP ARGS...]: DIR made with $python (or $venv_python
+# when set) from REQUIREMENTS, only when missing, older than that file, or made by
+# another Python.
 make_venv() {
-  local dir=$1 requirements=$2 stamp
+  local dir=$1 requirements=$2 stamp py=${venv_python:-$python}
   shift 2
-  stamp="$("$python" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+  stamp="$("$py" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
   if [ ! -f "$dir/.installed" ] || [ "$requirements" -nt "$dir/.installed" ] \
      || [ "$(cat "$dir/.installed")" != "$stamp" ]; then
     echo "tests/run.sh: pip install -r $requirements into $dir/ ($stamp)" >&2
     rm -rf "$dir"
-    "$python" -m venv "$dir"
+    "$py" -m venv "$dir"
     "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" -r "$requirements" >&2
     echo "$stamp" > "$dir/.installed"
   fi
@@ -125,5 +127,18 @@ export P1IB_PYTHON="$(pwd)/target/pyenv/bin/python"
 # installed with --ignore-requires-python (about 2 minutes cold).
 make_venv target/ha-venv tests/ha/requirements.txt --ignore-requires-python
 export P1IB_HA_PYTHON="$(pwd)/target/ha-venv/bin/python"
+
+# An older Home Assistant (2024.6.4, tests/ha/requirements-2024.6.txt), before the
+# statistics metadata of 2025.11, for tests/statistics/older.rs; it needs Python 3.12
+# ($P1IB_TEST_PYTHON_312 if set; pyenv's 3.12.1 on the build machines; ~3 minutes cold).
+if [ -n "${P1IB_TEST_PYTHON_312:-}" ]; then
+  python312=$P1IB_TEST_PYTHON_312
+elif ! python312=$(find_python 12 12); then
+  echo "tests/run.sh: the older Home Assistant of tests/statistics/older.rs needs Python 3.12" \
+       "with venv and ssl; none found. Set P1IB_TEST_PYTHON_312 to one." >&2
+  exit 1
+fi
+venv_python=$python312 make_venv target/ha-2024-venv tests/ha/requirements-2024.6.txt
+export P1IB_HA_2024_PYTHON="$(pwd)/target/ha-2024-venv/bin/python"
 
 exec cargo test --locked "$@"

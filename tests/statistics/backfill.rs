@@ -8,7 +8,7 @@
 
 use super::*;
 use crate::ecosystem::free_port;
-use crate::history::{Meter, P1IB, TempDir, local, write_capture};
+use crate::history::{TempDir, local};
 
 /// CPU seconds a process has used (user + system), from /proc.
 fn cpu_seconds(pid: u32) -> f64 {
@@ -37,40 +37,12 @@ fn peak_memory_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-fn daemon_with_prices(dir: &Path, url: &str, token: &str) -> Daemon {
-    let prices = [
-        "--set",
-        "prices.fixed_price=1.25",
-        "--set",
-        "prices.currency=SEK",
-    ];
-    daemon(dir, "tcp://127.0.0.1:9", url, token, &prices)
-}
-
 /// A year of a meter (a telegram every 15 minutes) imported into `dir`'s
-/// history with `p1ib history import`; the year's bounds.
+/// history; the year's bounds.
 fn imported_year(dir: &TempDir) -> (i64, i64) {
     let from = local("2024-11-01T00:00");
     let to = local("2025-11-01T00:00");
-    let mut meter = Meter::new(900);
-    let capture = write_capture(
-        dir,
-        "year.dsmr",
-        &meter.capture(from, to + 1_800_000, None, None),
-    );
-    let out = std::process::Command::new(P1IB)
-        .args(["history", "import"])
-        .arg(&capture)
-        .arg("--history")
-        .arg(dir.join("history.sqlite"))
-        .env("TZ", crate::history::TZ)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    imported(dir, from, to);
     (from, to)
 }
 

@@ -7,9 +7,10 @@
 //! Home Assistant's.
 
 mod backfill;
+mod older;
 mod outage;
 
-use crate::history::{Daemon, TZ};
+use crate::history::{Daemon, Meter, P1IB, TZ, TempDir, write_capture};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,8 +39,13 @@ pub struct HomeAssistant {
 impl HomeAssistant {
     /// Starts it (a second start on the same `dir` continues the first).
     pub async fn start(dir: &Path, port: u16) -> HomeAssistant {
+        HomeAssistant::start_with(&ha_python(), dir, port).await
+    }
+
+    /// Starts the Home Assistant of the venv whose interpreter is `python`.
+    pub async fn start_with(python: &Path, dir: &Path, port: u16) -> HomeAssistant {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/ha/statistics.py");
-        let mut child = tokio::process::Command::new(ha_python())
+        let mut child = tokio::process::Command::new(python)
             .arg(script)
             .arg(dir)
             .arg(port.to_string())
@@ -230,4 +236,41 @@ pub async fn hours_agree(
         a = b;
     }
     compared
+}
+
+/// A daemon writing into Home Assistant with a fixed price (1.25 SEK/kWh), so
+/// the cost is written too, and no meter (the history is imported).
+pub fn daemon_with_prices(dir: &Path, url: &str, token: &str) -> Daemon {
+    let prices = [
+        "--set",
+        "prices.fixed_price=1.25",
+        "--set",
+        "prices.currency=SEK",
+    ];
+    daemon(dir, "tcp://127.0.0.1:9", url, token, &prices)
+}
+
+/// `[from, to)` of a meter (a telegram every 15 minutes, and one half an hour
+/// past `to`, so that the last hour is finished) imported into `dir`'s
+/// history with `p1ib history import`.
+pub fn imported(dir: &TempDir, from: i64, to: i64) {
+    let mut meter = Meter::new(900);
+    let capture = write_capture(
+        dir,
+        "meter.dsmr",
+        &meter.capture(from, to + 1_800_000, None, None),
+    );
+    let out = std::process::Command::new(P1IB)
+        .args(["history", "import"])
+        .arg(&capture)
+        .arg("--history")
+        .arg(dir.join("history.sqlite"))
+        .env("TZ", TZ)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
