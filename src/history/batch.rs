@@ -23,7 +23,7 @@ pub(super) fn resume(store: &Store) -> Result<(Aggregator, Option<i64>, Option<i
 /// The next transaction: the finished minutes, and the energy they add when a
 /// quarter hour was crossed (or `final_`); in between, a restart counts the stored
 /// minutes again, so energy is written four times an hour, not every minute.
-pub(crate) fn next_batch(
+pub fn next_batch(
     aggregator: &mut Aggregator,
     fed_through: &mut Option<i64>,
     minutes: Vec<store::MinuteRow>,

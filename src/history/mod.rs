@@ -13,7 +13,7 @@
 //! tiers, and survives a full disk or a damaged file. This file only names the
 //! parts and where the file lives.
 
-mod batch;
+pub mod batch;
 pub mod clock;
 pub mod codec;
 pub mod energy;
