@@ -147,6 +147,27 @@ struct Figures {
     file: u64,
 }
 
+/// The WAL's pages since the last checkpoint, checkpointed now: after every
+/// transaction, the pages that transaction wrote.
+fn wal_frames(store: &Store) -> i64 {
+    store
+        .connection()
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+        .unwrap()
+}
+
+/// The warm-up's WAL emptied and on the disk; the choice's checkpoint policy.
+fn begin_day(store: &Store, choice: &Choice) {
+    let conn = store.connection();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
+    run("sync", &[]);
+    if let Some(c) = choice.checkpoint {
+        conn.execute_batch(&format!("PRAGMA wal_autocheckpoint={c}"))
+            .unwrap();
+    }
+}
+
 /// A week of history written untimed, then `hours` of meter time measured.
 fn measure(choice: &Choice, hours: i64) -> Figures {
     const RAW_DAYS: i64 = 7;
@@ -174,17 +195,7 @@ fn measure(choice: &Choice, hours: i64) -> Figures {
     for i in 0..(warm + hours) * 3600 {
         if i == warm * 3600 {
             // The week is in; what follows is a Pi's ordinary day.
-            store
-                .connection()
-                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-                .unwrap();
-            run("sync", &[]);
-            if let Some(c) = choice.checkpoint {
-                store
-                    .connection()
-                    .execute_batch(&format!("PRAGMA wal_autocheckpoint={c}"))
-                    .unwrap();
-            }
+            begin_day(&store, choice);
             before_io = write_bytes();
             before_dev = disk.device();
             commits = 0;
@@ -213,11 +224,8 @@ fn measure(choice: &Choice, hours: i64) -> Figures {
         store.write(&batch).unwrap();
         commits += 1;
         if measuring && frames {
-            let f: i64 = store
-                .connection()
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
-                .unwrap();
-            eprintln!("write energy={} frames={f}", batch.energy.is_some());
+            let energy = batch.energy.is_some();
+            eprintln!("write energy={energy} frames={}", wal_frames(&store));
         }
         let minute = fed.unwrap();
         let thin_every = if measuring { choice.thin_minutes } else { 60 };
@@ -225,11 +233,7 @@ fn measure(choice: &Choice, hours: i64) -> Figures {
             last_thin = minute;
             while store.thin(minute - RAW_DAYS * 1440, i64::MIN).unwrap() {}
             if measuring && frames {
-                let f: i64 = store
-                    .connection()
-                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
-                    .unwrap();
-                eprintln!("thin frames={f}");
+                eprintln!("thin frames={}", wal_frames(&store));
             }
         }
         if measuring {
