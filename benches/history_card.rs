@@ -319,6 +319,8 @@ fn main() {
         c("15m-thin1d-ckpt10k", 15, 1440, Some(10000)),
         c("30m-thin1d-ckpt10k", 30, 1440, Some(10000)),
         c("5m-thin1d-ckpt10k", 5, 1440, Some(10000)),
+        c("60m", 60, 60, None),
+        c("60m-thin1d", 60, 1440, None),
     ];
     println!(
         "| commit_interval | device: MB per day | flushes per day | write_bytes: MB per day | commits | file |"

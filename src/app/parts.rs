@@ -167,7 +167,9 @@ impl Part for Prices {
             history.settled(Duration::from_secs(10)).await;
             let schedule = crate::prices::fetch::Schedule::default();
             let c = config.prices.clone();
-            let cache = history.path();
+            let cache = history
+                .recording()
+                .then(|| crate::prices::cache::Home::History(history.clone()));
             let fetch =
                 crate::prices::fetch::run(prices.clone(), c.clone(), cache, schedule, stop.clone());
             let values = crate::prices::sensors::run(prices, history, c, sensors, stop);

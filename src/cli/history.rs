@@ -24,7 +24,8 @@ pub enum HistoryCommand {
     /// times. It may extend the history before its oldest or after its newest
     /// reading, not overlap it. Stop the daemon first (`systemctl stop p1ib`).
     Import(ImportArgs),
-    /// Write energy per interval as CSV (the same as GET /api/v1/export.csv).
+    /// Write energy per interval as CSV (the same as GET /api/v1/export.csv). The
+    /// running daemon holds the file: stop it first, or use the web API.
     Export(ExportArgs),
 }
 

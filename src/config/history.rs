@@ -22,7 +22,7 @@ impl Default for RawHistory {
             path: String::new(),
             raw_days: 7,
             minute_days: 400,
-            commit_interval: "60s".into(),
+            commit_interval: "1h".into(),
         }
     }
 }
@@ -73,7 +73,7 @@ impl RawHistory {
             c.bad(
                 "history.commit_interval",
                 &self.commit_interval,
-                "a duration from \"1s\" to \"1h\" (\"60s\" by default)",
+                "a duration from \"1s\" to \"1h\" (\"1h\" by default)",
             );
         }
         HistoryConfig {

@@ -47,6 +47,9 @@ pub(super) struct Inner {
     pub(super) wake: Notify,
     status: Mutex<Status>,
     pub(super) path: Mutex<Option<PathBuf>>,
+    /// The writer's store while it runs: queries read through its connection
+    /// (the file is held exclusively, see [`store::Store::open`]).
+    pub(super) store: Mutex<Option<Arc<Mutex<store::Store>>>>,
     pub(super) calendar: Calendar,
     permits: Semaphore,
     /// When the first finished minute began waiting for the writer.
@@ -87,10 +90,11 @@ impl History {
                     ..Status::default()
                 }),
                 path: Mutex::new(None),
+                store: Mutex::new(None),
                 calendar,
                 permits: Semaphore::new(QUERY_PERMITS),
                 waiting_since: Mutex::new(None),
-                commit_interval: Mutex::new(Duration::from_secs(60)),
+                commit_interval: Mutex::new(Duration::from_secs(3600)),
                 settled: tokio::sync::watch::Sender::new(false),
                 unrecorded: std::sync::atomic::AtomicU64::new(0),
                 in_flight: std::sync::atomic::AtomicBool::new(false),
@@ -161,13 +165,18 @@ impl History {
         lock(&self.inner.path).clone()
     }
 
-    /// Runs a query on a read-only connection of its own, off the async threads,
-    /// at most [`QUERY_PERMITS`] at once.
+    /// Runs a query off the async threads, at most [`QUERY_PERMITS`] at once:
+    /// on the writer's connection while it runs (between its commits), else on
+    /// a read-only connection of its own ([`History::read_only`]).
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&store::Reader, &Calendar) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, query::QueryError> {
-        let path = self.path().ok_or(query::QueryError::Unavailable)?;
+        let store = lock(&self.inner.store).clone();
+        let path = self.path();
+        if store.is_none() && path.is_none() {
+            return Err(query::QueryError::Unavailable);
+        }
         let _permit = self
             .inner
             .permits
@@ -175,13 +184,26 @@ impl History {
             .await
             .map_err(|_| query::QueryError::Unavailable)?;
         let calendar = self.inner.calendar.clone();
-        tokio::task::spawn_blocking(move || {
-            let reader = store::Reader::open(&path)?;
-            f(&reader, &calendar)
+        tokio::task::spawn_blocking(move || match (store, path) {
+            (Some(store), _) => f(lock(&store).reader(), &calendar),
+            (None, Some(path)) => f(&store::Reader::open(&path)?, &calendar),
+            (None, None) => Err(StoreError::Stopped),
         })
         .await
         .map_err(|_| query::QueryError::Unavailable)?
         .map_err(query::QueryError::Store)
+    }
+
+    /// Runs `f` on the writer's store off the async threads, for the tables
+    /// others keep in the file (the prices' cache); `None` while no writer runs.
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut store::Store) -> T + Send + 'static,
+    ) -> Option<T> {
+        let store = lock(&self.inner.store).clone()?;
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .ok()
     }
 }
 

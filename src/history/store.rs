@@ -95,6 +95,10 @@ pub enum StoreError {
     Stopped,
     #[error("the history file {0} is from a newer p1ib (schema {1})")]
     Newer(PathBuf, i64),
+    #[error(
+        "the history file {0} is in use by a running p1ib (stop it first: systemctl stop p1ib; its web API serves the same data)"
+    )]
+    InUse(PathBuf),
 }
 
 impl StoreError {
@@ -119,9 +123,25 @@ impl StoreError {
 
 /// The writer's connection.
 pub struct Store {
-    conn: Connection,
+    /// The one connection to the file: the daemon's queries read through it.
+    reader: Reader,
     path: PathBuf,
     calendar: Calendar,
+}
+
+/// A file another process holds is an error that says so.
+fn in_use(e: StoreError, path: &Path) -> StoreError {
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(
+                f.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::InUse(path.to_owned())
+        }
+        e => e,
+    }
 }
 
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
@@ -134,6 +154,10 @@ impl Store {
     /// Opens (or creates) the file and checks it. A damaged file is an error
     /// that [`StoreError::is_corrupt`] recognises.
     pub fn open(path: &Path, calendar: Calendar) -> Result<Store, StoreError> {
+        Store::open_exclusive(path, calendar).map_err(|e| in_use(e, path))
+    }
+
+    fn open_exclusive(path: &Path, calendar: Calendar) -> Result<Store, StoreError> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -141,6 +165,13 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         configure(&conn)?;
+        // One connection, held for the daemon's life: with the lock exclusive
+        // from the first access, SQLite keeps the WAL's index in memory instead
+        // of a `-shm` file beside the database. That file is written back to the
+        // card after every commit (a third of what the device sees; see
+        // docs/performance.md), and no other process may read the file while the
+        // daemon runs anyway: the API serves it, and `history export` says so.
+        let _: String = conn.query_row("PRAGMA locking_mode=EXCLUSIVE", [], |r| r.get(0))?;
         let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             tracing::warn!(path = %path.display(), mode, "history: the file system does not allow WAL");
@@ -192,7 +223,7 @@ impl Store {
             }
         }
         Ok(Store {
-            conn,
+            reader: Reader { conn },
             path: path.to_owned(),
             calendar,
         })
@@ -203,12 +234,23 @@ impl Store {
     }
 
     pub fn connection(&self) -> &Connection {
-        &self.conn
+        &self.reader.conn
+    }
+
+    /// For the tables others keep in the file (the prices' cache).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.reader.conn
+    }
+
+    /// The queries, on the writer's own connection: while the daemon holds the
+    /// file no other connection can open it (see [`Store::open`]).
+    pub fn reader(&self) -> &Reader {
+        &self.reader
     }
 
     /// Writes a batch in one transaction (one fsync of the WAL).
     pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.reader.conn.transaction()?;
         {
             let mut ch = tx.prepare_cached(
                 "INSERT OR IGNORE INTO channel(id, obis, unit, register) VALUES(?1, ?2, ?3, ?4)",
@@ -261,7 +303,7 @@ impl Store {
     /// numbers); `true` when there may be more. Short transactions: readers and the
     /// writer's next batch never wait long.
     pub fn thin(&mut self, raw_before: i64, minute_before: i64) -> Result<bool, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.reader.conn.transaction()?;
         let a = tx.execute(
             "DELETE FROM raw WHERE minute < min(?1, (SELECT min(minute) FROM raw) + 1440)",
             params![raw_before],
@@ -279,6 +321,7 @@ impl Store {
     /// after it (to count again).
     pub fn energy_state(&self) -> Result<EnergyState, StoreError> {
         let through: Option<i64> = self
+            .reader
             .conn
             .query_row(
                 "SELECT value FROM meta WHERE key='energy_through'",
@@ -291,7 +334,7 @@ impl Store {
         let mut last_reading = None;
         {
             // Each register's newest sample, looking back at most two days.
-            let mut stmt = self.conn.prepare(
+            let mut stmt = self.reader.conn.prepare(
                 "SELECT minute, last, regs FROM minute WHERE minute <= ?1 ORDER BY minute DESC LIMIT 2880",
             )?;
             let mut rows = stmt.query(params![through])?;
@@ -307,6 +350,7 @@ impl Store {
         }
         let mut after = Vec::new();
         let mut stmt = self
+            .reader
             .conn
             .prepare("SELECT minute, first, last, n, stats, regs FROM minute WHERE minute > ?1 ORDER BY minute")?;
         let mut rows = stmt.query(params![through])?;
@@ -314,7 +358,8 @@ impl Store {
             after.push(minute_row(r, false)?);
         }
         let last_minute: Option<i64> =
-            self.conn
+            self.reader
+                .conn
                 .query_row("SELECT max(minute) FROM minute", [], |r| r.get(0))?;
         Ok(EnergyState {
             samples,
@@ -326,7 +371,7 @@ impl Store {
 
     /// The oldest stored minute (what an import of earlier data joins up to).
     pub fn first_minute(&self) -> Result<Option<MinuteRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.reader.conn.prepare(
             "SELECT minute, first, last, n, stats, regs FROM minute ORDER BY minute LIMIT 1",
         )?;
         let mut rows = stmt.query([])?;
@@ -338,7 +383,7 @@ impl Store {
 
     /// Every channel, by number.
     pub fn channels(&self) -> Result<Vec<Channel>, StoreError> {
-        channels(&self.conn)
+        channels(&self.reader.conn)
     }
 }
 
@@ -453,6 +498,11 @@ impl Reader {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         configure(&conn)?;
+        // The first read takes the lock: a file the daemon holds says so now.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| in_use(e.into(), path))?;
         Ok(Reader { conn })
     }
 
@@ -642,4 +692,28 @@ pub fn set_aside(path: &Path) -> std::io::Result<PathBuf> {
         let _ = std::fs::rename(PathBuf::from(from), PathBuf::from(to));
     }
     Ok(aside)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_holds_the_file_alone_and_keeps_no_shm_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let store = Store::open(&path, Calendar::named("Europe/Stockholm").unwrap()).unwrap();
+        assert_eq!(store.reader().channels().unwrap(), vec![]);
+        assert!(path.exists());
+        assert!(!dir.path().join("history.sqlite-shm").exists());
+        // Another connection (the command line while the daemon runs) is told why.
+        let other = Reader::open(&path).err().expect("the file is held");
+        assert!(matches!(other, StoreError::InUse(_)), "{other}");
+        assert!(other.to_string().contains("systemctl stop p1ib"));
+        let again = Store::open(&path, Calendar::named("Europe/Stockholm").unwrap()).err();
+        assert!(matches!(again, Some(StoreError::InUse(_))));
+        drop(store);
+        // Closed, it opens for anyone.
+        Reader::open(&path).unwrap().channels().unwrap();
+    }
 }

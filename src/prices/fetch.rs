@@ -5,12 +5,11 @@
 //! have yet is a status (`waiting`), not an error; the log gets the first failure
 //! and every tenth, not one line per retry.
 
-use super::cache::Cache;
+use super::cache::{Cache, Home};
 use super::parse::{self, ParseError};
 use super::{Day, Prices, Slot};
 use crate::config::{PricesConfig, Provider};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -218,7 +217,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(300);
 pub async fn run(
     prices: Prices,
     config: PricesConfig,
-    cache: Option<PathBuf>,
+    cache: Option<Home>,
     schedule: Schedule,
     stop: CancellationToken,
 ) {
@@ -306,7 +305,7 @@ impl Round {
 async fn start(
     prices: Prices,
     config: PricesConfig,
-    cache: Option<PathBuf>,
+    cache: Option<Home>,
     schedule: Schedule,
 ) -> Option<Task> {
     prices.reset(factor(&config));
@@ -330,7 +329,7 @@ async fn start(
         }
     });
     let cache = match cache {
-        Some(path) => open_cache(path, source_key(&config), &prices).await,
+        Some(home) => open_cache(home, source_key(&config), &prices).await,
         None => None,
     };
     let fetcher = match Fetcher::new(config.clone(), schedule.timeout) {
@@ -396,8 +395,10 @@ impl Task {
             slots,
             fetched: now_ms(),
         };
-        if let Some(c) = self.cache.take() {
-            self.cache = store(c, day_prices.clone()).await;
+        if let Some(c) = &self.cache
+            && let Err(e) = c.store(day_prices.clone()).await
+        {
+            warn!(error = %e, "prices: could not keep a day in the cache");
         }
         debug!(day, slots = day_prices.slots.len(), "prices fetched");
         self.prices.insert(day_prices);
@@ -481,41 +482,18 @@ fn backoff(s: &Schedule, failures: u32) -> Duration {
         .min(s.max_retry)
 }
 
-async fn open_cache(path: PathBuf, source: String, prices: &Prices) -> Option<Cache> {
-    let opened = tokio::task::spawn_blocking(move || {
-        let cache = Cache::open(&path, &source)?;
-        let days = cache.load()?;
-        Ok::<_, rusqlite::Error>((cache, days))
-    })
-    .await;
-    match opened {
-        Ok(Ok((cache, days))) => {
+async fn open_cache(home: Home, source: String, prices: &Prices) -> Option<Cache> {
+    match Cache::open(home, &source).await {
+        Ok((cache, days)) => {
             for d in days {
                 prices.insert(d);
             }
             Some(cache)
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             warn!(error = %e, "prices: the cache in the history file cannot be used; prices are kept in memory only");
             None
         }
-        Err(_) => None,
-    }
-}
-
-async fn store(mut cache: Cache, day: Day) -> Option<Cache> {
-    let done = tokio::task::spawn_blocking(move || {
-        let r = cache.store(&day);
-        (cache, r)
-    })
-    .await;
-    match done {
-        Ok((cache, Ok(()))) => Some(cache),
-        Ok((cache, Err(e))) => {
-            warn!(error = %e, "prices: could not keep a day in the cache");
-            Some(cache)
-        }
-        Err(_) => None,
     }
 }
 

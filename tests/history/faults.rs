@@ -242,6 +242,8 @@ async fn a_damaged_file_is_set_aside_and_a_new_one_started() {
         .collect();
     assert_eq!(aside.len(), 1, "set aside, not deleted");
     assert_eq!(std::fs::read(aside[0].path()).unwrap(), garbage);
+    // The daemon holds the file alone while it runs.
+    d.stop();
     assert_eq!(integrity(&path), "ok");
 }
 
@@ -321,4 +323,70 @@ async fn history_enabled_false_turns_it_all_off() {
     let (status, body) = d.get("/api/v1/energy").await;
     assert_eq!(status, 503, "{body}");
     assert!(!dir.join("history.sqlite").exists(), "no file written");
+}
+
+/// The promise at the default interval (an hour): a clean stop keeps every
+/// reading of the hour not written yet; a kill loses at most that hour's
+/// detail, which becomes a gap, and the energy per day still equals the
+/// registers (it comes from them).
+#[tokio::test]
+async fn at_the_default_interval_a_stop_keeps_every_reading_and_a_kill_loses_only_detail() {
+    let dir = TempDir::new("history-promise");
+    let mut meter = Meter::new(10);
+    let start = local("2025-03-01T00:00");
+    let minute = |m: i64| start / 60_000 + m;
+    // 40 minutes each: fewer than the 60 a replay may run ahead before a write.
+    let replay = |dir: &TempDir, bytes: Vec<u8>| {
+        let capture = write_capture(dir, "part.dsmr", &bytes);
+        let source = format!("file:{}", capture.display());
+        Daemon::with(dir.path(), Some(&source), &[("meter.replay_speed", "max")])
+    };
+    let finished = |s: &serde_json::Value| s["link"]["detail"] == "replay finished";
+    let bytes = meter.capture(start, start + 40 * 60_000, None, None);
+    let telegrams = bytes.iter().filter(|&&b| b == b'!').count();
+    let d = replay(&dir, bytes);
+    let s = d.wait_status(60, "the end of the replay", finished).await;
+    assert!(
+        s["history"]["newest"].is_null(),
+        "written before the interval: {s:#}"
+    );
+    d.stop();
+    let path = dir.join("history.sqlite");
+    {
+        let r = Reader::open(&path).unwrap();
+        assert_eq!(r.span().unwrap(), Some((minute(0), minute(39))));
+        let raw = r.raw(minute(0), minute(40), 100_000).unwrap();
+        assert_eq!(
+            raw.len(),
+            telegrams,
+            "every reading of the stopped run is kept"
+        );
+    }
+    // The next 40 minutes, then a power cut: their detail is lost.
+    let bytes = meter.capture(start + 40 * 60_000, start + 80 * 60_000, None, None);
+    let mut d = replay(&dir, bytes);
+    d.wait_status(60, "the end of the replay", finished).await;
+    d.child.kill().unwrap(); // SIGKILL
+    d.child.wait().unwrap();
+    let bytes = meter.capture(start + 80 * 60_000, start + 100 * 60_000, None, None);
+    let d = replay(&dir, bytes);
+    d.wait_status(60, "the end of the replay", finished).await;
+    d.stop();
+    assert_eq!(integrity(&path), "ok");
+    let r = Reader::open(&path).unwrap();
+    assert_eq!(r.span().unwrap(), Some((minute(0), minute(99))));
+    assert!(r.minutes(minute(40), minute(80)).unwrap().is_empty());
+    let (gaps, _) = r.gaps(start, start + 100 * 60_000, 10).unwrap();
+    assert!(
+        gaps.iter()
+            .any(|g| g.from <= start + 40 * 60_000 && g.to >= start + 80 * 60_000),
+        "the lost detail is a marked gap: {gaps:?}"
+    );
+    drop(r);
+    let (days, first, last) = stored_totals(&path);
+    assert!(
+        (days - (last - first)).abs() < 1e-6,
+        "energy per day {days} kWh, registers moved {} kWh",
+        last - first
+    );
 }

@@ -338,6 +338,7 @@ async fn fetch_with(
         ..RawPrices::default()
     });
     let stop = CancellationToken::new();
+    let cache = cache.map(p1ib::prices::cache::Home::File);
     let task = tokio::spawn(fetch::run(prices.clone(), c, cache, schedule, stop.clone()));
     let mut changes = prices.subscribe();
     let waited = tokio::time::timeout(Duration::from_secs(10), async {

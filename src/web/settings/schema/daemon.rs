@@ -233,8 +233,8 @@ pub(super) const FIELDS: &[Field] = &[
         key: "history.commit_interval",
         group: HISTORY,
         label: "Write to the card every",
-        kind: Kind::Suggest(&["60s", "5m", "15m"]),
-        help: "One write to the SD card per interval; a power cut loses at most this much. Longer intervals wear the card less.",
+        kind: Kind::Suggest(&["1h", "30m", "15m", "5m", "60s"]),
+        help: "One write to the SD card per interval (1 hour: about 4 MB a day; 15 minutes: 11; 60 s: 80). A clean stop, reboot or restart loses nothing. A power cut loses at most this interval of minute and raw detail, shown as a gap; energy per hour and day stays exact, as it comes from the meter's registers.",
     },
     Field {
         key: "export.enabled",
