@@ -20,6 +20,7 @@ pub mod energy;
 mod handle;
 pub mod import;
 pub mod query;
+pub mod reader;
 pub mod recorder;
 pub mod store;
 mod writer;
