@@ -13,17 +13,11 @@ cd "$(dirname "$0")/.."
 MINUTES=${1:-12}
 COMMIT=${2:-60s}
 WARMUP=90
-cargo build --release --locked --bin p1ib >&2
-BIN=target/release/p1ib
-WORK=$(mktemp -d /var/tmp/p1ib-history-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+. benches/lib.sh
+bench_setup p1ib-history-bench
 
 start() { # label, extra args...
-  local label=$1; shift
-  mkdir -p "$WORK/$label"
-  "$BIN" --demo --listen 127.0.0.1:0 --settings "$WORK/$label/settings.toml" \
-    --source simulate:se --set meter.replay_speed=1s \
-    --set history.commit_interval="$COMMIT" "$@" >"$WORK/$label/log" 2>&1 &
+  bench_start "$@" --set history.commit_interval="$COMMIT"
   echo $!
 }
 io() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }

@@ -11,20 +11,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES=${1:-5}
 STARTUP=20
-cargo build --release --locked --bin p1ib >&2
-BIN=target/release/p1ib
-WORK=$(mktemp -d /var/tmp/p1ib-log-bench.XXXXXX)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+. benches/lib.sh
+bench_setup p1ib-log-bench
 
-start() { # label, extra args...
-  local label=$1; shift
-  mkdir -p "$WORK/$label"
-  env -u RUST_LOG "$BIN" --demo --listen 127.0.0.1:0 --settings "$WORK/$label/settings.toml" \
-    --source simulate:se --set meter.replay_speed=1s "$@" >"$WORK/$label/log" 2>&1 &
-}
 # Port 9 (discard) on loopback: nothing listens, every connect is refused.
-start steady
-start outage --set mqtt.enabled=true --set mqtt.host=127.0.0.1 --set mqtt.port=9 \
+bench_start steady
+bench_start outage --set mqtt.enabled=true --set mqtt.host=127.0.0.1 --set mqtt.port=9 \
   --set export.enabled=true --set export.url=http://127.0.0.1:9/write
 echo "start-up ${STARTUP}s, then ${MINUTES} min..." >&2
 sleep "$STARTUP"
