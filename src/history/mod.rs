@@ -22,6 +22,7 @@ pub mod import;
 pub mod query;
 pub mod reader;
 pub mod recorder;
+mod rows;
 pub mod store;
 mod writer;
 

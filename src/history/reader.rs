@@ -4,7 +4,7 @@
 
 use super::codec::{self, RawReading};
 use super::energy::{Bucket, Gap};
-use super::store::{
+use super::rows::{
     Channel, EnergyRow, ExportCursor, MinuteRow, Step, StoreError, channels, configure, in_use,
     minute_row,
 };
