@@ -223,9 +223,44 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// A warning that can repeat as fast as a peer can make it (a flood of
+/// connections, a full server): said the first time, then at most once a
+/// [`Quiet::EVERY`], with how many times it happened in between.
+#[derive(Debug, Default)]
+pub struct Quiet {
+    said: Option<std::time::Instant>,
+    since: u64,
+}
+
+impl Quiet {
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    /// Counts one more; `Some(n)` when it is time to say it (`n` times since
+    /// it was last said, this one included).
+    pub fn again(&mut self) -> Option<u64> {
+        self.since += 1;
+        if self.said.is_some_and(|t| t.elapsed() < Self::EVERY) {
+            return None;
+        }
+        self.said = Some(std::time::Instant::now());
+        Some(std::mem::take(&mut self.since))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_warning_is_said_once_then_counted() {
+        let mut q = Quiet::default();
+        assert_eq!(q.again(), Some(1));
+        for _ in 0..999 {
+            assert_eq!(q.again(), None);
+        }
+        q.said = Some(std::time::Instant::now() - Quiet::EVERY);
+        assert_eq!(q.again(), Some(1000));
+    }
     use std::time::Duration;
 
     #[test]

@@ -15,6 +15,7 @@
 
 use crate::config::RawFormat;
 use crate::hub::{Hub, Reading};
+use crate::log::Quiet;
 use crate::p1::framer::FrameKind;
 use crate::source::tap::{FrameTap, QUEUE, RawFrame};
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub async fn serve(
     }
     let slots = Arc::new(Semaphore::new(max_clients));
     let clients = TaskTracker::new();
+    // A flood of connections must not become a flood of log lines.
+    let (mut failing, mut full) = (Quiet::default(), Quiet::default());
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -57,14 +60,18 @@ pub async fn serve(
                 Ok(c) => c,
                 Err(e) => {
                     // out of file descriptors and the like: wait, then go on
-                    warn!(error = %e, "raw telegram server: accept failed");
+                    if let Some(times) = failing.again() {
+                        warn!(error = %e, times, "raw telegram server: accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            warn!(%peer, max_clients, "raw telegram server full; connection refused");
+            if let Some(times) = full.again() {
+                warn!(%peer, max_clients, times, "raw telegram server full; connection refused (said at most once a minute)");
+            }
             drop(stream);
             continue;
         };

@@ -109,13 +109,16 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: Cancellation
     let connections = Arc::new(Connections::default());
     let tracker = TaskTracker::new();
     tracing::debug!(cap, "web server accepting connections");
+    let mut failing = crate::log::Quiet::default();
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // Out of files or memory: wait a moment rather than spin.
-                    tracing::warn!(error = %e, "cannot accept a web connection");
+                    if let Some(times) = failing.again() {
+                        tracing::warn!(error = %e, times, "cannot accept a web connection");
+                    }
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
                         _ = shutdown.cancelled() => break,

@@ -260,3 +260,96 @@ async fn a_client_connecting_mid_frame_gets_whole_frames_only() {
     assert_eq!(&got[frames.len()..], &second[..]);
     d.stop().await;
 }
+
+/// The raw port flooded: a thousand connections over `raw.max_clients`, some cut
+/// mid-frame, clients that send without pause and never read. The meter reader
+/// decodes every telegram, `/meterData` answers within a second throughout, and
+/// a client that was there first gets every frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_connections_and_chatty_clients_leaves_the_reader_web_and_clients_on_time() {
+    let port = free_port();
+    let mut d = Daemon::start(&raw_settings(port, 8)).await;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let got = Arc::new(AtomicUsize::new(0));
+    let first = reader(connect(addr).await, got.clone(), wake.clone());
+    let mut chatty = Vec::new();
+    for _ in 0..3 {
+        let mut s = connect(addr).await;
+        chatty.push(tokio::spawn(async move {
+            let junk = [0x7eu8; 16 * 1024];
+            while s.write_all(&junk).await.is_ok() {}
+        }));
+    }
+    let served = async {
+        while d.tap.listeners() < 4 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, served)
+        .await
+        .expect("the first clients are served");
+    let flood = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for i in 0..1000 {
+            if let Ok(mut s) = TcpStream::connect(addr).await {
+                if i % 3 == 0 {
+                    let _ = s.write_all(b"/ISK5\\2M550T-1012\r\n\r\n1-0:1.8.1(").await;
+                }
+                held.push(s);
+            }
+        }
+        held
+    });
+    let telegram = corpus("ascii/se_kamstrup_omnia_gh578.txt");
+    let web = reqwest::Client::new();
+    let mut slowest = Duration::ZERO;
+    for n in 1..=30 {
+        d.meter().write_all(&telegram).await.unwrap();
+        let started = std::time::Instant::now();
+        let r = web
+            .get(format!("http://{}/meterData", d.web))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("/meterData answers during the flood");
+        assert!(r.status().is_success());
+        slowest = slowest.max(started.elapsed());
+        let have = async {
+            loop {
+                let notified = wake.notified();
+                if got.load(Ordering::SeqCst) >= n * telegram.len() {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(PATIENCE, have)
+            .await
+            .expect("the first client keeps getting frames");
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "/meterData took {slowest:?}"
+    );
+    let held = flood.await.unwrap();
+    assert!(held.len() > 900, "the flood connected {} times", held.len());
+    let counted = async {
+        while d.hub.counters().ok < 30 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, counted)
+        .await
+        .expect("every telegram decoded");
+    assert!(d.tap.listeners() <= 8, "{} listeners", d.tap.listeners());
+    drop(held);
+    for c in chatty {
+        c.abort();
+    }
+    drop(d.meter().shutdown().await);
+    d.stop().await;
+    let all = first.await.unwrap();
+    assert_eq!(all.len(), 30 * telegram.len());
+    assert!(all.chunks(telegram.len()).all(|t| t == &telegram[..]));
+}
