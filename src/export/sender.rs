@@ -52,7 +52,8 @@ impl Sender {
         }
         let mut builder =
             crate::http::client(config.timeout.min(Duration::from_secs(10)), config.timeout)
-                .pool_max_idle_per_host(1);
+                .pool_max_idle_per_host(1)
+                .redirect(reqwest::redirect::Policy::none());
         if let Some(path) = &config.ca_file {
             let pem = std::fs::read(path)
                 .map_err(|e| format!("export.ca_file {}: {e}", path.display()))?;
@@ -122,11 +123,18 @@ impl Sender {
         if status.is_success() {
             return Ok(());
         }
-        let body = response.text().await.unwrap_or_default();
-        let body: String = body
-            .trim()
+        if status.is_redirection() {
+            // Followed, a POST would become a GET and the readings be lost as
+            // "sent"; the address is for the user to set.
+            return Err(SendError::Status(
+                status.as_u16(),
+                "the database answered with a redirect; set export.url to the address it names"
+                    .into(),
+            ));
+        }
+        let body: String = crate::http::body_start(response, 800)
+            .await
             .chars()
-            .filter(|c| !c.is_control())
             .take(200)
             .collect();
         match status.as_u16() {

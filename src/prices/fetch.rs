@@ -176,17 +176,15 @@ fn http_error(e: &reqwest::Error) -> FetchError {
     }
 }
 
-async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, FetchError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| http_error(&e))? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(FetchError::Parse(ParseError::Invalid(
-                "an answer of more than 2 MB".into(),
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+async fn read_body(resp: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+    crate::http::body(resp, MAX_BODY)
+        .await
+        .map_err(|e| match e {
+            crate::http::BodyError::TooLarge(_) => {
+                FetchError::Parse(ParseError::Invalid("an answer of more than 2 MB".into()))
+            }
+            crate::http::BodyError::Http(e) => http_error(&e),
+        })
 }
 
 /// The source key of the cache: provider, area and the currency prices are kept in.

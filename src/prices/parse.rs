@@ -29,6 +29,11 @@ fn instant(s: &str) -> Result<i64, ParseError> {
         .map_err(|_| invalid(format!("{s:?} is not a time")))
 }
 
+/// Spot prices per kWh a day can hold: Europe's day-ahead markets clear between
+/// -0.5 and 5 EUR/kWh (-500 and 5,000 EUR/MWh), about -6 and 60 in SEK, NOK or
+/// DKK; room around that, but no 1e308 or -1e9 from a broken or hostile server.
+pub const SPOT_RANGE: std::ops::RangeInclusive<f64> = -100.0..=1000.0;
+
 /// Slots sorted, of 15 or 60 minutes, back to back from `from` to `to`.
 fn cover(mut slots: Vec<Slot>, from: i64, to: i64) -> Result<Vec<Slot>, ParseError> {
     slots.retain(|s| s.start >= from && s.end <= to);
@@ -48,6 +53,12 @@ fn cover(mut slots: Vec<Slot>, from: i64, to: i64) -> Result<Vec<Slot>, ParseErr
         }
         if !s.spot.is_finite() {
             return Err(invalid("a price that is not a number"));
+        }
+        if !SPOT_RANGE.contains(&s.spot) {
+            return Err(invalid(format!(
+                "a price of {} per kWh, outside what any day-ahead market allows",
+                s.spot
+            )));
         }
         at = s.end;
     }
@@ -234,6 +245,36 @@ fn truncate(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prices_no_market_allows_are_refused_and_negative_ones_kept() {
+        let day = |price: &str| {
+            let items: Vec<String> = (0..24)
+                .map(|h| {
+                    let end = match h {
+                        23 => "2026-01-11T00:00:00+01:00".to_owned(),
+                        h => format!("2026-01-10T{:02}:00:00+01:00", h + 1),
+                    };
+                    format!(
+                        r#"{{"SEK_per_kWh":{},"time_start":"2026-01-10T{h:02}:00:00+01:00","time_end":"{end}"}}"#,
+                        if h == 5 { price } else { "0.5" },
+                    )
+                })
+                .collect();
+            format!("[{}]", items.join(","))
+        };
+        let from = 1_767_999_600_000; // 2026-01-10T00:00:00+01:00
+        let parse = |p: &str| super::json_day(day(p).as_bytes(), "SEK", from, from + 86_400_000);
+        assert!(parse("-0.42").is_ok(), "{:?}", parse("-0.42"));
+        for bad in ["1e308", "-1e9", "5000"] {
+            let e = parse(bad).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("outside what any day-ahead market allows"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
     use super::*;
     use crate::history::clock::{Calendar, Span};
 

@@ -8,8 +8,12 @@ use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// No p1ib artifact is anywhere near this; a bigger one is refused before download.
-pub const MAX_ARTIFACT_BYTES: u64 = 256 * 1024 * 1024;
+/// No p1ib artifact is anywhere near this (a release is about 6 MB); a bigger
+/// one is refused before download, and a download that grows past it is cut.
+pub const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Most bytes of a small file of a release (`SHA256SUMS`).
+pub const MAX_SMALL_BYTES: usize = 1024 * 1024;
 
 /// The asset with checksums of all other assets (`sha256sum` output).
 pub const SUMS_ASSET: &str = "SHA256SUMS";
@@ -77,22 +81,54 @@ pub async fn download(
             size: asset.size,
         });
     }
-    let bytes = get(client, &asset.url).await?;
-    if bytes.len() as u64 > MAX_ARTIFACT_BYTES {
-        return Err(UpdateError::TooLarge {
-            name: asset.name.clone(),
-            size: bytes.len() as u64,
-        });
-    }
+    let response = send(client, &asset.url).await?;
     let path = dir.join(&asset.name);
-    tokio::fs::write(&path, &bytes)
+    // Into a file as it arrives (never the whole artifact in memory), named
+    // only once it is all there.
+    let too_large = |size| UpdateError::TooLarge {
+        name: asset.name.clone(),
+        size,
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ARTIFACT_BYTES)
+    {
+        return Err(too_large(response.content_length().unwrap_or_default()));
+    }
+    let partial =
+        tempfile::NamedTempFile::new_in(dir).map_err(UpdateError::io("cannot write", dir))?;
+    let mut file = tokio::fs::File::from_std(
+        partial
+            .reopen()
+            .map_err(UpdateError::io("cannot write", partial.path()))?,
+    );
+    let mut written = 0u64;
+    let mut response = response;
+    let http = |source| UpdateError::Http {
+        url: asset.url.clone(),
+        source,
+    };
+    while let Some(chunk) = response.chunk().await.map_err(http)? {
+        written += chunk.len() as u64;
+        if written > MAX_ARTIFACT_BYTES {
+            return Err(too_large(written));
+        }
+        tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
+            .await
+            .map_err(UpdateError::io("cannot write", &path))?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut file)
         .await
         .map_err(UpdateError::io("cannot write", &path))?;
+    drop(file);
+    partial
+        .persist(&path)
+        .map_err(|e| UpdateError::io("cannot write", &path)(e.error))?;
     Ok(path)
 }
 
-/// GETs a small file whole.
-pub async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, UpdateError> {
+/// A GET that answered with success.
+async fn send(client: &reqwest::Client, url: &str) -> Result<reqwest::Response, UpdateError> {
     let http = |source| UpdateError::Http {
         url: url.to_string(),
         source,
@@ -104,7 +140,24 @@ pub async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, UpdateE
             status: response.status().as_u16(),
         });
     }
-    Ok(response.bytes().await.map_err(http)?.to_vec())
+    Ok(response)
+}
+
+/// GETs a small file whole: at most [`MAX_SMALL_BYTES`].
+pub async fn get(client: &reqwest::Client, url: &str) -> Result<Vec<u8>, UpdateError> {
+    let response = send(client, url).await?;
+    crate::http::body(response, MAX_SMALL_BYTES)
+        .await
+        .map_err(|e| match e {
+            crate::http::BodyError::TooLarge(max) => UpdateError::TooLarge {
+                name: url.to_string(),
+                size: max as u64,
+            },
+            crate::http::BodyError::Http(source) => UpdateError::Http {
+                url: url.to_string(),
+                source,
+            },
+        })
 }
 
 /// The expected sha256 of `name`: GitHub's per-asset digest and the release's `SHA256SUMS`

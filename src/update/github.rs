@@ -132,9 +132,24 @@ pub async fn fetch(client: &reqwest::Client, base_url: &str) -> Result<Vec<Relea
             status: response.status().as_u16(),
         });
     }
-    let body = response.bytes().await.map_err(http)?;
+    // A release list is tens of kB; a server that sends more is not GitHub.
+    let body = crate::http::body(response, MAX_RELEASES_BYTES)
+        .await
+        .map_err(|e| match e {
+            crate::http::BodyError::TooLarge(max) => UpdateError::TooLarge {
+                name: url.clone(),
+                size: max as u64,
+            },
+            crate::http::BodyError::Http(source) => UpdateError::Http {
+                url: url.clone(),
+                source,
+            },
+        })?;
     parse(&body)
 }
+
+/// Most bytes of the releases API's answer.
+const MAX_RELEASES_BYTES: usize = 8 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {

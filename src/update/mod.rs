@@ -186,7 +186,12 @@ struct Inner {
 
 impl Updater {
     pub fn new(settings: Settings) -> Result<Updater, UpdateError> {
+        // GitHub sends downloads to its CDN's host: redirects to other hosts are
+        // followed here (what is trusted is the artifact's signature, not a host).
         let client = crate::http::client(Duration::from_secs(20), Duration::from_secs(600))
+            .redirect(reqwest::redirect::Policy::limited(
+                crate::http::MAX_REDIRECTS,
+            ))
             .build()
             .map_err(|source| UpdateError::Http {
                 url: settings.base_url.clone(),

@@ -6,6 +6,7 @@
 //! checked against hand-computed values, and the ENTSO-E token in no output.
 
 mod daemon;
+mod hostile;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -43,6 +44,14 @@ pub enum Mode {
     NotFound,
     /// 404 for the day whose path holds this `MM-DD`, as before 13:00 for tomorrow.
     NotYet(&'static str),
+    /// A body that never ends, sent as fast as it is read (no Content-Length).
+    Endless,
+    /// A byte now and then, for ever (slowloris the other way round).
+    Trickle,
+    /// A redirect to another host.
+    Elsewhere,
+    /// One price of 1e308 in an otherwise good day.
+    Absurd,
 }
 
 struct ServerState {
@@ -114,7 +123,42 @@ async fn fault(s: &ServerState, uri: String) -> Option<Response> {
         Mode::NotYet(day) if uri.contains(day) => {
             Some((StatusCode::NOT_FOUND, "Not found").into_response())
         }
-        Mode::NotYet(_) => None,
+        Mode::NotYet(_) | Mode::Absurd => None,
+        Mode::Endless => {
+            let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+            let body =
+                futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+            Some(
+                (
+                    [("content-type", "application/json")],
+                    axum::body::Body::from_stream(body),
+                )
+                    .into_response(),
+            )
+        }
+        Mode::Trickle => {
+            let body = futures_util::stream::unfold((), |()| async {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Some((
+                    Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b" ")),
+                    (),
+                ))
+            });
+            Some(
+                (
+                    [("content-type", "application/json")],
+                    axum::body::Body::from_stream(body),
+                )
+                    .into_response(),
+            )
+        }
+        Mode::Elsewhere => Some(
+            (
+                StatusCode::FOUND,
+                [("location", "http://127.0.0.2:9/prices.json")],
+            )
+                .into_response(),
+        ),
     }
 }
 
@@ -138,8 +182,13 @@ async fn json_day(
     let step = s.minutes * 60_000;
     let mut items = Vec::new();
     let mut t = from;
+    let absurd = *s.mode.lock().unwrap() == Mode::Absurd;
     while t < to {
-        let p = price_at(t);
+        let p = if absurd && t == from {
+            1e308
+        } else {
+            price_at(t)
+        };
         items.push(format!(
             r#"{{"{field}_per_kWh":{p:.5},"EUR_per_kWh":{:.5},"EXR":11.0,"time_start":"{}","time_end":"{}"}}"#,
             p / 11.0,
