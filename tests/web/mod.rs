@@ -11,6 +11,7 @@ mod contract;
 mod energy;
 mod firmware;
 mod metrics;
+mod open_doors;
 mod prices;
 mod routes;
 mod settings;
