@@ -41,7 +41,8 @@ pub mod log;
 pub mod mdns;
 pub mod mqtt;
 pub mod network;
-pub mod p1;
+/// The protocol core, a crate of its own (`crates/p1`) so that it can be built for speed and the rest for size.
+pub use p1ib_p1 as p1;
 pub mod prices;
 pub mod source;
 pub mod tariff;

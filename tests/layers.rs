@@ -1,7 +1,8 @@
 //! The source's layers, read from its `crate::` and `super::` paths: the
 //! modules point only down the layer table below, and no two files import each
 //! other, directly or round a loop (a file may use its parent module's items:
-//! that is how Rust modules are built, not a cycle). Reads `src/`, runs nothing.
+//! that is how Rust modules are built, not a cycle). Reads `src/` and `crates/p1/src/`,
+//! runs nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -136,14 +137,30 @@ struct Source {
     uses: BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
 }
 
+/// The crate's own files, and the protocol core's (`crates/p1`, re-exported as
+/// `p1ib::p1`) as the module `p1`: its `crate::x` is `p1::x`.
 fn read_source() -> Source {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(&src, f)).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<(Vec<String>, PathBuf)> = Vec::new();
+    for (dir, mount) in [("src", None), ("crates/p1/src", Some("p1"))] {
+        let dir = root.join(dir);
+        let mut found = Vec::new();
+        rust_files(&dir, &mut found);
+        for f in found {
+            let mut module: Vec<String> = mount.iter().map(|m| m.to_string()).collect();
+            let inner = module_of(&dir, &f);
+            if mount.is_some() && inner == ["lib"] {
+                // the core's lib.rs is the module `p1` itself
+            } else {
+                module.extend(inner);
+            }
+            files.push((module, f));
+        }
+    }
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|(m, _)| m.clone()).collect();
     let mut uses = BTreeMap::new();
-    for file in &files {
-        let me = module_of(&src, file);
+    for (me, file) in &files {
+        let me = me.clone();
         if me
             .first()
             .is_some_and(|m| m == "bin" || m == "main" || m == "lib")
@@ -155,7 +172,11 @@ fn read_source() -> Source {
         let mut used = BTreeSet::new();
         for (is_crate, path) in paths_in(&code) {
             let full = if is_crate {
-                path
+                if me[0] == "p1" && path.first().is_none_or(|p| p != "p1") {
+                    std::iter::once("p1".to_owned()).chain(path).collect()
+                } else {
+                    path
+                }
             } else {
                 let mut base = me.clone();
                 base.pop();

@@ -330,7 +330,7 @@ fn count_garbage(bytes: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p1::ErrorKind;
+    use crate::ErrorKind;
 
     pub(super) const T1: &[u8] = b"/ABC5 test\r\n\r\n1-0:1.8.0(00001.000*kWh)\r\n!1234\r\n";
 
@@ -356,10 +356,10 @@ mod tests {
             0x03,
             0x13,
         ];
-        let hcs = crate::p1::crc::x25(&f[1..]);
+        let hcs = crate::crc::x25(&f[1..]);
         f.extend_from_slice(&hcs.to_le_bytes());
         f.extend_from_slice(info);
-        let fcs = crate::p1::crc::x25(&f[1..]);
+        let fcs = crate::crc::x25(&f[1..]);
         f.extend_from_slice(&fcs.to_le_bytes());
         f.push(0x7E);
         f

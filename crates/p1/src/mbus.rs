@@ -195,7 +195,7 @@ pub fn emit(apdu: &[u8], max_piece: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p1::{ErrorKind, Value, cipher};
+    use crate::{ErrorKind, Value, cipher};
     use proptest::prelude::*;
 
     // 0F, invoke id, no date-time, array[1] { 1-0:1.7.0, uint32 3000, {0, W} }

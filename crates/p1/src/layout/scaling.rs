@@ -3,8 +3,8 @@
 //! scaling the maker documents. Tables and arithmetic only; reads no frames.
 
 use super::LayoutOptions;
-use crate::p1::Obis;
-use crate::p1::telegram::Unit;
+use crate::Obis;
+use crate::telegram::Unit;
 
 /// Who made the meter, as far as the frame or system title says; picks the
 /// scaling of lists that carry no scalers.

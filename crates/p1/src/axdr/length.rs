@@ -2,7 +2,7 @@
 //! read and written. Lengths only; what they measure is the caller's business.
 
 use super::{malformed, truncated};
-use crate::p1::DecodeError;
+use crate::DecodeError;
 
 /// Reads an A-XDR / BER length (`< 0x80`, or `0x81..=0x84` and that many bytes).
 /// Returns the length and the bytes it took.

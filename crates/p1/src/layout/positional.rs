@@ -4,8 +4,8 @@
 //! must not claim a list that carries its own OBIS codes (that is `tagged`).
 
 use super::{CLOCK, Ctx, IDENT, METER_ID, METER_TYPE, describe, el, register, text_of};
-use crate::p1::axdr::{Data, Seq};
-use crate::p1::{DecodeError, Obis, Register, Telegram};
+use crate::axdr::{Data, Seq};
+use crate::{DecodeError, Obis, Register, Telegram};
 
 /// Kaifa three-phase list 3 (lists 2 is its first 13 entries).
 pub(super) const KAIFA_3P: [Obis; 18] = [

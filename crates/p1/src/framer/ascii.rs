@@ -3,7 +3,7 @@
 //! digits, line ends, a stray HDLC flag); parses no lines and checks no CRC.
 
 use super::{FrameKind, Scan};
-use crate::p1::DecodeError;
+use crate::DecodeError;
 
 /// `/XXX5 ident CRLF CRLF lines ! [CRC] CRLF`. A `/` at the start of a line inside
 /// the telegram means the meter started over: the first telegram was cut off. So
@@ -85,7 +85,7 @@ pub(super) fn scan_ascii(b: &[u8]) -> Scan {
 mod tests {
     use super::super::tests::{T1, frames};
     use super::super::{FrameKind, Framer, ProtocolHint};
-    use crate::p1::ErrorKind;
+    use crate::ErrorKind;
 
     const T22: &[u8] = b"/XYZ5 old\r\n\r\n1-0:1.8.1(00001.000*kWh)\r\n!\r\n";
 

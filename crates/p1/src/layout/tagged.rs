@@ -4,8 +4,8 @@
 //! model: the maker only picks the scaling of values that carry none.
 
 use super::{CLOCK, Ctx, IDENT, describe, register, text_of};
-use crate::p1::axdr::{Data, DateTime, Seq, tag};
-use crate::p1::{DecodeError, Obis, Register, Telegram};
+use crate::axdr::{Data, DateTime, Seq, tag};
+use crate::{DecodeError, Obis, Register, Telegram};
 
 /// One pass over the bytes of the most common list, an array of
 /// `{OBIS, value}` and `{OBIS, value, {int8 scaler, enum unit}}` structures

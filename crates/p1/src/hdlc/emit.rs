@@ -3,7 +3,7 @@
 //! transfer block per frame. Writes only; checking frames is `frame`'s job.
 
 use super::{FLAG, LLC, MAX_LENGTH};
-use crate::p1::{crc, dlms};
+use crate::{crc, dlms};
 
 /// Addressing and size limits of emitted frames. Addresses are the raw address
 /// bytes as one number (`0x41`, `0x0883`): the last byte must have bit 0 set.

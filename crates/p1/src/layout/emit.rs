@@ -5,9 +5,9 @@
 use super::positional::KAIFA_3P;
 use super::scaling::{Vendor, default_scaling, measure_of, scale};
 use super::{CLOCK, IDENT, LayoutOptions, METER_ID, el};
-use crate::p1::axdr::{self, Data, DateTime};
-use crate::p1::telegram::Unit;
-use crate::p1::{Obis, Telegram, Value};
+use crate::axdr::{self, Data, DateTime};
+use crate::telegram::Unit;
+use crate::{Obis, Telegram, Value};
 
 /// The COSEM unit code of a unit, including the codes [`Unit::from_cosem`] keeps
 /// as `Other`; 255 ("count") when there is none.
@@ -24,7 +24,7 @@ pub fn cosem_unit_code(unit: Option<&Unit>) -> u8 {
 /// A number register's value and unit in COSEM base units: `kW` becomes `W` with
 /// the value ×1000, so that a list from ASCII-style registers still says what it means.
 pub fn in_cosem_units(value: f64, unit: Option<&Unit>) -> (f64, Option<Unit>) {
-    use crate::p1::Quantity as Q;
+    use crate::Quantity as Q;
     let Some(u) = unit else { return (value, None) };
     if cosem_unit_code(Some(u)) != 255 {
         return (value, Some(u.clone()));

@@ -248,7 +248,7 @@ pub fn seal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p1::ErrorKind;
+    use crate::ErrorKind;
     use proptest::prelude::*;
 
     const EK: [u8; 16] = [0x11; 16];

@@ -323,7 +323,7 @@ pub fn title_ident(title: &[u8; 8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p1::{ErrorKind, Obis, Unit, Value};
+    use crate::{ErrorKind, Obis, Unit, Value};
     use proptest::prelude::*;
 
     // 0F, invoke id 0x40000000, date-time 09 0C 2024-05-06 07:08:09, structure[1] { uint32 4660 }

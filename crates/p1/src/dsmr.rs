@@ -363,7 +363,7 @@ pub fn emit(t: &Telegram, crc_mode: Crc) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p1::ErrorKind;
+    use crate::ErrorKind;
 
     fn with_crc(body: &str) -> Vec<u8> {
         let mut t = body.as_bytes().to_vec();

@@ -25,7 +25,7 @@ pub struct DecoderOptions {
 /// Decodes a stream of bytes from a meter into telegrams.
 ///
 /// ```
-/// use p1ib::p1::{Decoder, DecoderOptions};
+/// use p1ib_p1::{Decoder, DecoderOptions};
 /// let mut decoder = Decoder::new(DecoderOptions::default());
 /// decoder.push(b"/ABC5 meter\r\n\r\n1-0:1.8.0(00012.345*kWh)\r\n!\r\n");
 /// let telegram = decoder.next().unwrap().unwrap();
@@ -189,11 +189,11 @@ impl Protocol {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p1::{ErrorKind, Obis, Value};
+    use crate::{ErrorKind, Obis, Value};
 
     fn telegram(kwh: &str) -> Vec<u8> {
         let mut t = format!("/ABC5 test\r\n\r\n1-0:1.8.0({kwh}*kWh)\r\n!").into_bytes();
-        let c = crate::p1::crc::arc(&t);
+        let c = crate::crc::arc(&t);
         t.extend_from_slice(format!("{c:04X}\r\n").as_bytes());
         t
     }
@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn encrypted_dsmr_decodes_and_key_problems_are_named() {
         let (ek, ak) = ([0x11; 16], [0x22; 16]);
-        let sealed = crate::p1::cipher::seal(
+        let sealed = crate::cipher::seal(
             *b"SAG\x10\x00\x01\x02\x03",
             0x30,
             7,

@@ -43,8 +43,8 @@ impl DateTime {
     /// The time zone the date-time states: its deviation (DLMS counts UTC = local +
     /// deviation, so the offset is its negative), else the clock status's
     /// daylight-saving bit (0x80) when the status is specified.
-    pub fn zone(&self) -> Option<crate::p1::ClockZone> {
-        use crate::p1::ClockZone;
+    pub fn zone(&self) -> Option<crate::ClockZone> {
+        use crate::ClockZone;
         match self.deviation() {
             Some(d) if (-840..=840).contains(&d) => Some(ClockZone::Offset(-d)),
             _ => (self.0[11] != 0xFF).then_some(ClockZone::Dst(self.0[11] & 0x80 != 0)),

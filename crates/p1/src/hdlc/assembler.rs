@@ -4,9 +4,9 @@
 //! (the DLMS layer reads the APDU).
 
 use super::frame::HdlcFrame;
-use crate::p1::dlms::{self, BlockJoiner, GbtBlock};
-use crate::p1::layout::LayoutOptions;
-use crate::p1::{DecodeError, Keys, Protocol, Telegram};
+use crate::dlms::{self, BlockJoiner, GbtBlock};
+use crate::layout::LayoutOptions;
+use crate::{DecodeError, Keys, Protocol, Telegram};
 
 /// Joins HDLC frames (segmentation, general-block-transfer) into APDUs and decodes them.
 #[derive(Debug, Default)]
@@ -108,7 +108,7 @@ mod tests {
     use super::super::tests::{aidon_list1, push_all, sample, split_frames};
     use super::super::{FrameOptions, TelegramEncoding, emit_frame, encode_telegram};
     use super::*;
-    use crate::p1::{ErrorKind, Value};
+    use crate::{ErrorKind, Value};
     use proptest::prelude::*;
 
     #[test]

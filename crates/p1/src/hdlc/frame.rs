@@ -4,7 +4,7 @@
 //! segments and reading the APDU are the assembler's job.
 
 use super::FLAG;
-use crate::p1::{DecodeError, crc};
+use crate::{DecodeError, crc};
 
 /// A checked view of one HDLC frame, `7E … 7E`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -162,7 +162,7 @@ mod tests {
     use super::super::HdlcAssembler;
     use super::super::tests::aidon_list1;
     use super::*;
-    use crate::p1::{ErrorKind, Keys};
+    use crate::{ErrorKind, Keys};
 
     #[test]
     fn rejects_frame_with_bad_fcs() {

@@ -5,8 +5,8 @@
 //! no contents and checks no FCS.
 
 use super::{FrameKind, HDLC_FLAG, MBUS_START, Scan};
-use crate::p1::mbus::MbusFrame;
-use crate::p1::{DecodeError, crc};
+use crate::mbus::MbusFrame;
+use crate::{DecodeError, crc};
 
 /// `7E A<len> … 7E`: frame format type 3, 11-bit length counting everything
 /// between the flags. HAN frames are not byte-stuffed, so the length decides.
@@ -193,7 +193,7 @@ pub(super) fn scan_ciphered(b: &[u8]) -> Scan {
 mod tests {
     use super::super::tests::{T1, frames, hdlc, mbus};
     use super::super::{FrameKind, Framer, ProtocolHint};
-    use crate::p1::ErrorKind;
+    use crate::ErrorKind;
 
     #[test]
     fn frames_hdlc_by_length_even_with_flags_inside() {

@@ -6,7 +6,7 @@
 use super::datetime::DateTime;
 use super::length::read_length;
 use super::{Data, MAX_DEPTH, Seq, malformed, tag, truncated};
-use crate::p1::DecodeError;
+use crate::DecodeError;
 
 fn fixed<const N: usize>(bytes: &[u8], what: &str) -> Result<[u8; N], DecodeError> {
     bytes

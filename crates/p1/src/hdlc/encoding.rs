@@ -3,9 +3,9 @@
 //! the frames. Writes only; decoding them must give the telegram back.
 
 use super::emit::{FrameOptions, emit, emit_gbt};
-use crate::p1::axdr::DateTime;
-use crate::p1::layout;
-use crate::p1::{Keys, Telegram, cipher, dlms};
+use crate::axdr::DateTime;
+use crate::layout;
+use crate::{Keys, Telegram, cipher, dlms};
 
 /// How a list is laid out by [`encode_telegram`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,7 +80,7 @@ mod tests {
     use super::super::HdlcAssembler;
     use super::super::tests::{push_all, sample};
     use super::*;
-    use crate::p1::{ErrorKind, Obis, Protocol, Register, Unit};
+    use crate::{ErrorKind, Obis, Protocol, Register, Unit};
     use proptest::prelude::*;
 
     #[test]

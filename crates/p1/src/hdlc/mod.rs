@@ -33,7 +33,7 @@ pub const MAX_LENGTH: usize = 0x7FF;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::p1::{DecodeError, Keys, Obis, Protocol, Register, Telegram, Unit};
+    use crate::{DecodeError, Keys, Obis, Protocol, Register, Telegram, Unit};
 
     /// Aidon list 1 frame built by hand: 41 08 83 13, LLC, data-notification with
     /// array[1] { 1-0:1.7.0, uint32 97662 (0x00017D7E: 7D and 7E inside), {0, W} }.
