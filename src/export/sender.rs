@@ -35,6 +35,30 @@ enum Auth {
     Basic(String, String),
 }
 
+impl Auth {
+    /// `text` from the database without the credentials it was sent: a proxy or
+    /// a debugging server may answer with the request itself, and the answer
+    /// goes into the status.
+    fn redact(&self, mut text: String) -> String {
+        let secrets: Vec<&str> = match self {
+            Auth::None => Vec::new(),
+            // "Token abc", "Bearer abc": the credential, and the header whole
+            Auth::Header(value) => value.split_whitespace().skip(1).collect(),
+            Auth::Basic(_, password) => vec![password.as_str()],
+        };
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            text = text.replace(secret, "<secret>");
+        }
+        if let Auth::Basic(user, password) = self {
+            use base64::Engine;
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            text = text.replace(&encoded, "<secret>");
+        }
+        text
+    }
+}
+
 impl Sender {
     pub fn new(config: &ExportConfig) -> Result<Sender, String> {
         let mut url = reqwest::Url::parse(&config.url).map_err(|e| e.to_string())?;
@@ -132,11 +156,10 @@ impl Sender {
                     .into(),
             ));
         }
-        let body: String = crate::http::body_start(response, 800)
-            .await
-            .chars()
-            .take(200)
-            .collect();
+        let body = self
+            .auth
+            .redact(crate::http::body_start(response, 800).await);
+        let body: String = body.chars().take(200).collect();
         match status.as_u16() {
             400 | 422 => Err(SendError::Refused(status.as_u16(), body)),
             code => Err(SendError::Status(code, body)),
@@ -176,6 +199,21 @@ pub(super) fn shown(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_echoed_request_loses_its_credentials() {
+        let echo = "POST /write HTTP/1.1 authorization: Token s3cr3t-tok authorization: Basic dTpwYXNzLXdvcmQ= pass-word".to_owned();
+        let out = super::Auth::Header("Token s3cr3t-tok".into()).redact(echo.clone());
+        assert!(
+            !out.contains("s3cr3t-tok") && out.contains("Token <secret>"),
+            "{out}"
+        );
+        let out = super::Auth::Basic("u".into(), "pass-word".into()).redact(echo);
+        assert!(
+            !out.contains("pass-word") && !out.contains("dTpwYXNzLXdvcmQ="),
+            "{out}"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -144,15 +144,16 @@ impl Client {
                 self.version = answer["ha_version"].as_str().unwrap_or("").to_owned();
                 Ok(())
             }
-            Some("auth_invalid") => Err(HaError::TokenRejected(
-                answer["message"]
-                    .as_str()
-                    .unwrap_or("auth_invalid")
-                    .chars()
-                    .take(200)
-                    .collect(),
-            )),
-            _ => Err(HaError::Protocol(format!("{} after auth", answer["type"]))),
+            // What a server answers to the token is never shown with the token in
+            // it: a server that is not Home Assistant may echo it.
+            Some("auth_invalid") => Err(HaError::TokenRejected(without(
+                answer["message"].as_str().unwrap_or("auth_invalid"),
+                config.token.expose(),
+            ))),
+            _ => Err(HaError::Protocol(without(
+                &format!("{} after auth", answer["type"]),
+                config.token.expose(),
+            ))),
         }
     }
 
@@ -255,6 +256,16 @@ async fn tls(
         .await
         .map_err(|_| HaError::Timeout(config.timeout.as_secs()))?
         .map_err(|e| HaError::Connect(format!("{shown} (TLS: {e})")))
+}
+
+/// `text` (at most 200 characters) with `secret` taken out.
+fn without(text: &str, secret: &str) -> String {
+    let text = if secret.is_empty() {
+        text.to_owned()
+    } else {
+        text.replace(secret, "<token>")
+    };
+    text.chars().take(200).collect()
 }
 
 #[cfg(test)]

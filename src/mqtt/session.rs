@@ -219,7 +219,29 @@ async fn connect(o: &ConnectOptions) -> Result<Box<dyn Stream>, MqttError> {
             ConnectReturnCode::Success => Ok(stream),
             code => Err(MqttError::Refused(refusal(code))),
         },
-        other => Err(MqttError::NoConnAck(format!("{other:?}"))),
+        // The packet's kind only: its fields may be anything the peer sent,
+        // our own CONNECT with the password included when it echoes.
+        other => Err(MqttError::NoConnAck(packet_kind(&other).into())),
+    }
+}
+
+/// A packet's kind, as the MQTT specification names it.
+fn packet_kind(p: &Packet) -> &'static str {
+    match p {
+        Packet::Connect(_) => "CONNECT",
+        Packet::ConnAck(_) => "CONNACK",
+        Packet::Publish(_) => "PUBLISH",
+        Packet::PubAck(_) => "PUBACK",
+        Packet::PubRec(_) => "PUBREC",
+        Packet::PubRel(_) => "PUBREL",
+        Packet::PubComp(_) => "PUBCOMP",
+        Packet::Subscribe(_) => "SUBSCRIBE",
+        Packet::SubAck(_) => "SUBACK",
+        Packet::Unsubscribe(_) => "UNSUBSCRIBE",
+        Packet::UnsubAck(_) => "UNSUBACK",
+        Packet::PingReq => "PINGREQ",
+        Packet::PingResp => "PINGRESP",
+        Packet::Disconnect => "DISCONNECT",
     }
 }
 

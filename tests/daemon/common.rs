@@ -343,8 +343,14 @@ pub fn serving(
         let line = lines
             .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
             .unwrap_or_else(|_| panic!("the daemon did not start: {seen:#?}"));
-        if let Some(rest) = line.split("http://").nth(1) {
-            let addr = rest.split('/').next().unwrap().parse().unwrap();
+        // "INFO p1ib running addr=127.0.0.1:32871 ..." (other lines may name
+        // other addresses: peers at debug level)
+        let running = line.contains("p1ib running").then(|| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix("addr="))
+                .and_then(|a| a.parse().ok())
+        });
+        if let Some(Some(addr)) = running {
             return (addr, seen, lines);
         }
         seen.push(line);

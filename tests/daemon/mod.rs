@@ -10,6 +10,7 @@ mod hardening;
 mod leds;
 mod pty;
 mod replay;
+mod secrets;
 mod settings;
 mod shutdown;
 mod simulate;
