@@ -15,7 +15,19 @@ pub struct Preset {
     pub checked: String,
     /// What was and was not verified.
     pub note: String,
+    /// Whether the prices in `rule` are the operator's own, as its published
+    /// price list gave them when `checked`. `false`: an estimate or a
+    /// placeholder (the note says which), or no price at all.
+    pub price_checked: bool,
     pub rule: RawRule,
+}
+
+impl Preset {
+    /// Whether the preset has a price (per kW, or steps); without one it is an
+    /// example of the rules, and computes no charge until the user sets a price.
+    pub fn has_price(&self) -> bool {
+        self.rule.price_kw.is_set() || self.rule.steps.is_set()
+    }
 }
 
 /// The presets' ids (as `tariff.preset` names them) and files.

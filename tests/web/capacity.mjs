@@ -1,6 +1,7 @@
 // The dashboard's capacity card (started by tests/web/capacity.rs): shown with a
 // tariff set, with the projection, the month's mean and the estimated charge in
-// the tariff's currency; the warning colour when the interval would set a new
+// the tariff's currency, marked as an estimate since Ellevio's price in the
+// preset is not checked; the warning colour when the interval would set a new
 // peak. With no tariff (the API answers 503) the card stays hidden.
 import { join } from 'node:path';
 import { BASE, OUT, open } from '../support/chromium.mjs';
@@ -21,7 +22,11 @@ try {
     await until(async () => await card.isVisible(), 'the capacity card is shown');
     check(/Ellevio/.test(await page.locator('#cap-tariff').textContent()), 'it names the preset');
     await until(async () => /kW/.test(await page.locator('#cap-projected').textContent()), 'the interval\'s projection is shown');
-    check(/SEK$/.test((await page.locator('#cap-charge').textContent()).trim()), 'the charge is in SEK: ' + await page.locator('#cap-charge').textContent());
+    // Ellevio's price in the preset is not checked: the charge is marked, and says why.
+    const charge = (await page.locator('#cap-charge').textContent()).trim();
+    check(/SEK \*$/.test(charge), 'the charge is in SEK, marked: ' + charge);
+    check(await page.locator('#cap-price-note').isVisible(), 'a note says the price is not checked');
+    check(/not checked/.test(await page.locator('#cap-price-note').textContent()), 'the note: ' + await page.locator('#cap-price-note').textContent());
     check(/kW/.test(await page.locator('#cap-mean').textContent()), 'the month\'s mean is shown');
     // The demo meter's first interval after the start is the month's only one: a new peak.
     const state = await card.getAttribute('data-state');
