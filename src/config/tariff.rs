@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct RawTariff {
     /// `none` (off), `custom`, or a preset: `ellevio`, `goteborg-energi`,
-    /// `tekniska-verken`, `elvia`, `fluvius`.
+    /// `sollentuna-energi`, `tekniska-verken` (rules only), `elvia`, `fluvius`.
     pub preset: String,
     pub interval: Setting,
     pub peaks: Setting,
@@ -242,5 +242,30 @@ mod tests {
         };
         let t = check(&zero).unwrap().tariff.unwrap();
         assert_eq!(t.price_source, PriceSource::Setting);
+    }
+
+    #[test]
+    fn tekniska_verken_loads_as_an_example_that_needs_your_price() {
+        use crate::tariff::PriceSource;
+        let raw = RawTariff {
+            preset: "tekniska-verken".into(),
+            ..RawTariff::default()
+        };
+        let t = check(&raw).unwrap().tariff.unwrap();
+        assert_eq!(t.price_source, PriceSource::Missing);
+        assert_eq!(t.summer_price_source, PriceSource::Missing);
+        assert!(t.price_warning().unwrap().contains("tariff.price_kw"));
+        // Both prices from the user: no warning.
+        let raw = RawTariff {
+            price_kw: Setting::Number(90.0),
+            summer_price_kw: Setting::Number(40.0),
+            ..raw
+        };
+        let t = check(&raw).unwrap().tariff.unwrap();
+        assert_eq!(
+            (t.price_source, t.summer_price_source),
+            (PriceSource::Setting, PriceSource::Setting)
+        );
+        assert_eq!(t.price_warning(), None);
     }
 }

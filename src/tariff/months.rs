@@ -116,8 +116,8 @@ fn without_distinct_days_one_day_may_hold_every_peak() {
 }
 
 #[test]
-fn tekniska_verken_counts_weekdays_07_to_19_without_holidays() {
-    let r = rule("tekniska-verken");
+fn sollentuna_counts_weekdays_07_to_19_without_holidays_at_a_winter_and_summer_price() {
+    let r = rule("sollentuna-energi");
     let c = cal();
     let hours = [
         ("2026-01-06T10:00", 9.0), // Epiphany, a holiday
@@ -140,7 +140,48 @@ fn tekniska_verken_counts_weekdays_07_to_19_without_holidays() {
     ];
     let rows = r.intervals(&c, &month("2026-07", 1.0, &hours));
     let m = r.month(&c, at("2026-07-15"), &rows, &[]);
+    assert!(m.summer);
     close(m.charge.unwrap(), 55.75 * 3.0);
+    // The three highest hours, on one day or not: SEOM asks for no different days.
+    let hours = [
+        ("2026-01-07T10:00", 6.0),
+        ("2026-01-07T11:00", 5.0),
+        ("2026-01-07T12:00", 4.0),
+        ("2026-01-08T12:00", 2.0),
+    ];
+    let rows = r.intervals(&c, &month("2026-01", 1.0, &hours));
+    close(r.month(&c, at("2026-01-15"), &rows, &[]).mean_kw, 5.0);
+}
+
+#[test]
+fn tekniska_verken_is_an_example_of_the_rules_that_computes_no_charge() {
+    let r = rule("tekniska-verken");
+    let c = cal();
+    let hours = [
+        ("2026-01-06T10:00", 9.0), // Epiphany, a holiday
+        ("2026-01-07T18:00", 4.0),
+        ("2026-01-09T07:00", 3.0),
+        ("2026-01-12T12:00", 2.0),
+    ];
+    let rows = r.intervals(&c, &month("2026-01", 1.0, &hours));
+    let m = r.month(&c, at("2026-01-15"), &rows, &[]);
+    close(m.mean_kw, 3.0);
+    assert_eq!((m.price, m.charge), (None, None));
+    // With the user's price, a charge.
+    let own = RawRule {
+        price_kw: Setting::Number(100.0),
+        ..RawRule::default()
+    };
+    let r = preset::find("tekniska-verken")
+        .unwrap()
+        .rule
+        .overridden(&own)
+        .check()
+        .unwrap();
+    close(
+        r.month(&c, at("2026-01-15"), &rows, &[]).charge.unwrap(),
+        300.0,
+    );
 }
 
 #[test]

@@ -132,6 +132,7 @@ pub(super) const FIELDS: &[Field] = &[
             "none",
             "ellevio",
             "goteborg-energi",
+            "sollentuna-energi",
             "tekniska-verken",
             "elvia",
             "fluvius",
