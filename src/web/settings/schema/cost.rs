@@ -138,7 +138,7 @@ pub(super) const FIELDS: &[Field] = &[
             "fluvius",
             "custom",
         ]),
-        help: "The month's power peaks your grid operator bills (effektavgift, kapasitetsledd, capaciteitstarief); needs the history. The keys below are empty to keep the preset's value.",
+        help: "The month's power peaks your grid operator bills (effektavgift, kapasitetsledd, capaciteitstarief); needs the history. Each preset says where its rules and prices were read, when, and whether its price was checked; the keys below are empty to keep the preset's value.",
     },
     Field {
         key: "tariff.price_kw",
