@@ -251,7 +251,7 @@ fn price_of(t: &Tariff, m: &MonthCharge) -> (PriceSource, Option<bool>, String) 
             t.name, t.checked, t.source
         ),
         PriceSource::Preset => format!(
-            "Price not checked: the {} preset's price is an estimate, not the operator's own price list (see the tariff's note), so the charge is too; set {key} from your bill.",
+            "Price not checked: the {} preset's price was not checked against the operator's own price list (see the tariff's note), so the charge is an estimate; set {key} from your bill.",
             t.name
         ),
         PriceSource::Missing => format!(
