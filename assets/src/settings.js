@@ -130,6 +130,7 @@ const settingsPage = (function () {
         const onChange = () => {
           dirty[f.key] = valueOf(f, main);
           if (f.kind === 'secret' && main.value === '') delete dirty[f.key];
+          if (f.key.startsWith('tariff.')) presetInfo();
           scheduleCheck();
         };
         main.addEventListener('input', onChange);
@@ -161,12 +162,43 @@ const settingsPage = (function () {
       out.push(el('fieldset', {}, el('legend', { text: name }), el('div', { class: 'fields' }, ...items)));
     }
     $('settings-fields').replaceChildren(...out);
+    presetInfo();
     $('save').disabled = !session.can_change || !view.can_save;
     $('restart').disabled = !session.can_change;
     const banner = $('settings-banner');
     if (!view.can_save) showBanner('p1ib runs without a settings file, so changes cannot be saved here.', 'warn');
     else if (!session.can_change) showBanner('Log in to change settings.', '');
     else banner.classList.add('hidden');
+  }
+
+  // Beside the capacity tariff's choice: the chosen preset's source (a link) and
+  // the date it was checked, and a warning while its price is not checked (or it
+  // has none) and the form sets no price of its own.
+  function presetInfo() {
+    const box = $('field-tariff.preset');
+    if (!box || !view.presets) return;
+    const value = (k) => String(k in dirty ? dirty[k] : (view.values[k] ?? '')).trim();
+    const p = view.presets.find((x) => x.id === value('tariff.preset').toLowerCase());
+    let info = $('preset-info');
+    let warning = $('preset-warning');
+    if (!info) {
+      info = el('div', { class: 'help', id: 'preset-info' });
+      warning = el('div', { class: 'banner warn', id: 'preset-warning' });
+      box.querySelector('.help') ? box.querySelector('.help').after(info, warning) : box.append(info, warning);
+    }
+    info.hidden = !p;
+    warning.hidden = true;
+    if (!p) return;
+    const price = p.price_checked ? 'price checked' : p.has_price ? 'price not checked' : 'no price';
+    const site = p.source.replace(/^https?:\/\/(www\.)?/, '').split('/')[0];
+    info.replaceChildren(p.name + ': read from ', el('a', { href: p.source, target: '_blank', rel: 'noopener', text: site }),
+      ', checked ' + p.checked + ' (' + price + ').',
+      el('details', {}, el('summary', { text: 'What was checked' }), el('span', { text: p.note })));
+    if (p.price_checked || value(p.price_key) !== '') return;
+    warning.hidden = false;
+    warning.textContent = p.has_price
+      ? 'The ' + p.name + ' preset\'s price is not checked against the operator\'s own prices: the charge is an estimate until you set ' + p.price_key + ' from your bill.'
+      : 'The ' + p.name + ' preset has no price: no charge is computed until you set ' + p.price_key + ' from your bill.';
   }
 
   // "Test connection" of the Home Assistant group: the form's values over the saved ones.

@@ -202,6 +202,16 @@ impl Part for Capacity {
     ) -> impl Future<Output = anyhow::Result<()>> + Send + 'static {
         let (hub, history, tx) = (self.hub.clone(), self.history.clone(), self.state.clone());
         async move {
+            // Once per tariff as set: a charge without a price, or from a price
+            // nobody checked, is not the bill (the API and the dashboard say so too).
+            if let Some(w) = config
+                .tariff
+                .tariff
+                .as_ref()
+                .and_then(|t| t.price_warning())
+            {
+                tracing::warn!("{w}");
+            }
             let mut tick = tokio::time::interval(Duration::from_secs(10));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct RawTariff {
     /// `none` (off), `custom`, or a preset: `ellevio`, `goteborg-energi`,
-    /// `tekniska-verken`, `elvia`, `fluvius`.
+    /// `sollentuna-energi`, `tekniska-verken` (rules only), `elvia`, `fluvius`.
     pub preset: String,
     pub interval: Setting,
     pub peaks: Setting,
@@ -90,17 +90,18 @@ impl RawTariff {
 
     pub(super) fn check(&self, c: &mut Checker) -> TariffConfig {
         let id = self.preset.trim().to_ascii_lowercase();
-        let (base, name, source, checked, note) = match id.as_str() {
+        let preset = match id.as_str() {
             "none" | "" => return TariffConfig { tariff: None },
-            "custom" => (
-                RawRule::default(),
-                "custom".to_owned(),
-                String::new(),
-                String::new(),
-                "Your own rule ([tariff] in the configuration).".to_owned(),
-            ),
+            "custom" => preset::Preset {
+                name: "custom".to_owned(),
+                source: String::new(),
+                checked: String::new(),
+                note: "Your own rule ([tariff] in the configuration).".to_owned(),
+                price_checked: false,
+                rule: RawRule::default(),
+            },
             _ => match preset::find(&id) {
-                Some(p) => (p.rule, p.name, p.source, p.checked, p.note),
+                Some(p) => p,
                 None => {
                     c.bad(
                         "tariff.preset",
@@ -114,15 +115,9 @@ impl RawTariff {
                 }
             },
         };
-        match base.overridden(&self.overrides()).check() {
-            Ok(rule) => TariffConfig {
-                tariff: Some(Tariff {
-                    name,
-                    source,
-                    checked,
-                    note,
-                    rule,
-                }),
+        match Tariff::new(preset, &self.overrides()) {
+            Ok(tariff) => TariffConfig {
+                tariff: Some(tariff),
             },
             Err(bad) => {
                 for b in bad {
@@ -168,7 +163,7 @@ mod tests {
         assert_eq!(
             t.rule.price,
             crate::tariff::Price::PerKw {
-                price: 60.0,
+                price: Some(60.0),
                 summer: None
             }
         );
@@ -192,5 +187,85 @@ mod tests {
         };
         let e = check(&raw).unwrap_err();
         assert!(e[0].starts_with("tariff.peaks = \"three\""), "{e:?}");
+    }
+
+    #[test]
+    fn the_price_says_whose_it_is() {
+        use crate::tariff::PriceSource;
+        let ellevio = RawTariff {
+            preset: "ellevio".into(),
+            ..RawTariff::default()
+        };
+        let t = check(&ellevio).unwrap().tariff.unwrap();
+        assert_eq!(t.price_source, PriceSource::Preset);
+        assert!(!t.price_checked);
+        let w = t.price_warning().unwrap();
+        assert!(
+            w.contains("not checked") && w.contains("tariff.price_kw"),
+            "{w}"
+        );
+        // The user's price wins, and then there is nothing to warn of.
+        let own = RawTariff {
+            price_kw: Setting::Number(60.0),
+            ..ellevio
+        };
+        let t = check(&own).unwrap().tariff.unwrap();
+        assert_eq!(t.price_source, PriceSource::Setting);
+        assert_eq!(t.price_warning(), None);
+        // Elvia's steps are its price: the key to set is steps.
+        let elvia = RawTariff {
+            preset: "elvia".into(),
+            ..RawTariff::default()
+        };
+        let t = check(&elvia).unwrap().tariff.unwrap();
+        assert_eq!(t.price_source, PriceSource::Preset);
+        assert!(t.price_warning().unwrap().contains("tariff.steps"));
+        // A custom rule without a price computes no charge (not a charge of 0).
+        let custom = RawTariff {
+            preset: "custom".into(),
+            ..RawTariff::default()
+        };
+        let t = check(&custom).unwrap().tariff.unwrap();
+        assert_eq!(t.price_source, PriceSource::Missing);
+        assert_eq!(
+            t.rule.price,
+            crate::tariff::Price::PerKw {
+                price: None,
+                summer: None
+            }
+        );
+        assert!(t.price_warning().unwrap().contains("no charge is computed"));
+        // ... while a price of 0 the user writes is a price.
+        let zero = RawTariff {
+            price_kw: Setting::Int(0),
+            ..custom
+        };
+        let t = check(&zero).unwrap().tariff.unwrap();
+        assert_eq!(t.price_source, PriceSource::Setting);
+    }
+
+    #[test]
+    fn tekniska_verken_loads_as_an_example_that_needs_your_price() {
+        use crate::tariff::PriceSource;
+        let raw = RawTariff {
+            preset: "tekniska-verken".into(),
+            ..RawTariff::default()
+        };
+        let t = check(&raw).unwrap().tariff.unwrap();
+        assert_eq!(t.price_source, PriceSource::Missing);
+        assert_eq!(t.summer_price_source, PriceSource::Missing);
+        assert!(t.price_warning().unwrap().contains("tariff.price_kw"));
+        // Both prices from the user: no warning.
+        let raw = RawTariff {
+            price_kw: Setting::Number(90.0),
+            summer_price_kw: Setting::Number(40.0),
+            ..raw
+        };
+        let t = check(&raw).unwrap().tariff.unwrap();
+        assert_eq!(
+            (t.price_source, t.summer_price_source),
+            (PriceSource::Setting, PriceSource::Setting)
+        );
+        assert_eq!(t.price_warning(), None);
     }
 }

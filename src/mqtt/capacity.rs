@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 #[derive(Clone, Debug, PartialEq)]
 pub struct CapacityState {
     pub mean_kw: f64,
-    pub charge: f64,
+    /// `None`: the tariff has no price, so no charge (published as `unknown`).
+    pub charge: Option<f64>,
     pub currency: String,
     /// `None`: no reading in the running interval yet.
     pub projected_kw: Option<f64>,
@@ -128,7 +129,9 @@ pub fn messages(
         ),
         (
             "capacity_charge",
-            format!("{:.2}", state.charge).into_bytes(),
+            state
+                .charge
+                .map_or_else(|| b"unknown".to_vec(), |c| format!("{c:.2}").into_bytes()),
         ),
         (
             "capacity_projection",
@@ -164,7 +167,7 @@ mod tests {
         let s = Settings::example();
         let state = CapacityState {
             mean_kw: 5.8333,
-            charge: 473.96,
+            charge: Some(473.96),
             currency: "SEK".into(),
             projected_kw: Some(6.5),
             new_peak: true,
@@ -181,5 +184,19 @@ mod tests {
         assert!(out[3].topic.contains("/binary_sensor/"));
         assert_eq!(out[7].payload.to_vec(), b"ON");
         assert_eq!(out[5].payload.to_vec(), b"473.96");
+    }
+
+    #[test]
+    fn no_price_is_an_unknown_charge_not_zero() {
+        let state = CapacityState {
+            mean_kw: 2.0,
+            charge: None,
+            currency: "SEK".into(),
+            projected_kw: None,
+            new_peak: false,
+        };
+        let mut out = Vec::new();
+        messages(&Settings::example(), &state, false, None, &mut out);
+        assert_eq!(out[1].payload.to_vec(), b"unknown");
     }
 }

@@ -37,11 +37,15 @@ pub struct MonthCharge {
     /// What is billed: the mean, or for a 12-month period the mean of the monthly
     /// figures, at least the floor.
     pub billed_kw: f64,
-    /// The price per kW a month that applies, or the step's monthly price.
-    pub price: f64,
+    /// The price per kW a month that applies, or the step's monthly price;
+    /// `None`: the rule has no price (no charge is computed).
+    pub price: Option<f64>,
+    /// Whether the summer price applies.
+    pub summer: bool,
     /// Index of the Norwegian step that applies (0 = the first).
     pub step: Option<usize>,
-    pub charge: f64,
+    /// `None`: no price, so no charge.
+    pub charge: Option<f64>,
 }
 
 /// The running interval as measured so far.
@@ -68,10 +72,10 @@ pub struct Projection {
     pub weight: Option<f64>,
     /// Whether it would be one of the month's peaks.
     pub enters_peaks: bool,
-    /// The month's charge with it.
-    pub charge: f64,
-    /// How much it would raise the charge.
-    pub raise: f64,
+    /// The month's charge with it (`None`: no price).
+    pub charge: Option<f64>,
+    /// How much it would raise the charge (`None`: no price).
+    pub raise: Option<f64>,
     /// The least mean kW (unweighted) this interval may reach without becoming one
     /// of the month's peaks; `None` when it does not count.
     pub threshold_kw: Option<f64>,
@@ -186,28 +190,30 @@ impl Rule {
         }
         .max(self.floor_kw);
         let (_, month_no, ..) = local(cal, month);
-        let (price, step, charge) = match &self.price {
-            Price::PerKw { price, summer } => {
-                let p = match summer {
-                    Some((months, p)) if months & 1 << (month_no - 1) != 0 => *p,
-                    _ => *price,
-                };
-                (p, None, p * billed_kw)
-            }
+        let (price, summer, step) = match &self.price {
+            Price::PerKw { price, summer } => match summer {
+                Some((months, p)) if months & 1 << (month_no - 1) != 0 => (Some(*p), true, None),
+                _ => (*price, false, None),
+            },
             Price::Steps(steps) => {
                 // A step applies above its lower bound (the first from 0).
                 let i = steps
                     .iter()
                     .rposition(|s| billed_kw > s.from_kw)
                     .unwrap_or(0);
-                (steps[i].price, Some(i), steps[i].price)
+                (Some(steps[i].price), false, Some(i))
             }
+        };
+        let charge = match step {
+            Some(_) => price,
+            None => price.map(|p| p * billed_kw),
         };
         MonthCharge {
             peaks,
             mean_kw,
             billed_kw,
             price,
+            summer,
             step,
             charge,
         }
@@ -260,7 +266,10 @@ impl Rule {
             weight,
             enters_peaks: month.peaks.iter().any(|p| p.start == start),
             charge: month.charge,
-            raise: month.charge - base.charge,
+            raise: month
+                .charge
+                .zip(base.charge)
+                .map(|(with, without)| with - without),
             threshold_kw,
         }
     }

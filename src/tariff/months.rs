@@ -77,7 +77,7 @@ fn ellevio_counts_night_hours_at_half_on_distinct_days() {
     close(m.peaks[2].kw, 10.0);
     close(m.peaks[2].weight, 0.5);
     close(m.mean_kw, 17.5 / 3.0);
-    close(m.charge, 81.25 * 17.5 / 3.0);
+    close(m.charge.unwrap(), 81.25 * 17.5 / 3.0);
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn goteborg_takes_the_three_highest_hours_of_different_days() {
     let rows = r.intervals(&c, &month("2026-01", 1.0, JANUARY));
     let m = r.month(&c, at("2026-01-15"), &rows, &[]);
     close(m.mean_kw, (10.0 + 8.0 + 7.0) / 3.0);
-    close(m.charge, 29.0 * 25.0 / 3.0);
+    close(m.charge.unwrap(), 29.0 * 25.0 / 3.0);
 }
 
 #[test]
@@ -116,8 +116,8 @@ fn without_distinct_days_one_day_may_hold_every_peak() {
 }
 
 #[test]
-fn tekniska_verken_counts_weekdays_07_to_19_without_holidays() {
-    let r = rule("tekniska-verken");
+fn sollentuna_counts_weekdays_07_to_19_without_holidays_at_a_winter_and_summer_price() {
+    let r = rule("sollentuna-energi");
     let c = cal();
     let hours = [
         ("2026-01-06T10:00", 9.0), // Epiphany, a holiday
@@ -130,8 +130,8 @@ fn tekniska_verken_counts_weekdays_07_to_19_without_holidays() {
     let rows = r.intervals(&c, &month("2026-01", 1.0, &hours));
     let m = r.month(&c, at("2026-01-15"), &rows, &[]);
     close(m.mean_kw, 3.0);
-    close(m.price, 111.5);
-    close(m.charge, 334.5);
+    close(m.price.unwrap(), 111.5);
+    close(m.charge.unwrap(), 334.5);
     // July: the summer price.
     let hours = [
         ("2026-07-07T18:00", 4.0),
@@ -140,7 +140,48 @@ fn tekniska_verken_counts_weekdays_07_to_19_without_holidays() {
     ];
     let rows = r.intervals(&c, &month("2026-07", 1.0, &hours));
     let m = r.month(&c, at("2026-07-15"), &rows, &[]);
-    close(m.charge, 55.75 * 3.0);
+    assert!(m.summer);
+    close(m.charge.unwrap(), 55.75 * 3.0);
+    // The three highest hours, on one day or not: SEOM asks for no different days.
+    let hours = [
+        ("2026-01-07T10:00", 6.0),
+        ("2026-01-07T11:00", 5.0),
+        ("2026-01-07T12:00", 4.0),
+        ("2026-01-08T12:00", 2.0),
+    ];
+    let rows = r.intervals(&c, &month("2026-01", 1.0, &hours));
+    close(r.month(&c, at("2026-01-15"), &rows, &[]).mean_kw, 5.0);
+}
+
+#[test]
+fn tekniska_verken_is_an_example_of_the_rules_that_computes_no_charge() {
+    let r = rule("tekniska-verken");
+    let c = cal();
+    let hours = [
+        ("2026-01-06T10:00", 9.0), // Epiphany, a holiday
+        ("2026-01-07T18:00", 4.0),
+        ("2026-01-09T07:00", 3.0),
+        ("2026-01-12T12:00", 2.0),
+    ];
+    let rows = r.intervals(&c, &month("2026-01", 1.0, &hours));
+    let m = r.month(&c, at("2026-01-15"), &rows, &[]);
+    close(m.mean_kw, 3.0);
+    assert_eq!((m.price, m.charge), (None, None));
+    // With the user's price, a charge.
+    let own = RawRule {
+        price_kw: Setting::Number(100.0),
+        ..RawRule::default()
+    };
+    let r = preset::find("tekniska-verken")
+        .unwrap()
+        .rule
+        .overridden(&own)
+        .check()
+        .unwrap();
+    close(
+        r.month(&c, at("2026-01-15"), &rows, &[]).charge.unwrap(),
+        300.0,
+    );
 }
 
 #[test]
@@ -151,7 +192,7 @@ fn elvia_prices_the_step_of_the_mean() {
     let m = r.month(&c, at("2026-01-15"), &rows, &[]);
     // (10 + 8 + 7) / 3 = 8.33 kW: the 5-10 kW step.
     assert_eq!(m.step, Some(2));
-    close(m.charge, 270.0);
+    close(m.charge.unwrap(), 270.0);
     // Exactly 5 kW is still the 2-5 kW step.
     let hours = [
         ("2026-01-05T18:00", 5.0),
@@ -161,7 +202,7 @@ fn elvia_prices_the_step_of_the_mean() {
     let rows = r.intervals(&c, &month("2026-01", 1.0, &hours));
     let m = r.month(&c, at("2026-01-15"), &rows, &[]);
     assert_eq!(m.step, Some(1));
-    close(m.charge, 170.0);
+    close(m.charge.unwrap(), 170.0);
 }
 
 #[test]
@@ -177,7 +218,7 @@ fn fluvius_averages_twelve_monthly_quarter_peaks_with_a_floor() {
     assert_eq!(m.peaks[0].start, q);
     close(m.mean_kw, 8.0);
     close(m.billed_kw, 5.0);
-    close(m.charge, 3.37 * 5.0);
+    close(m.charge.unwrap(), 3.37 * 5.0);
     // Only the 11 months before count.
     let earlier = [
         100.0, 100.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0, 3.0,
@@ -188,7 +229,7 @@ fn fluvius_averages_twelve_monthly_quarter_peaks_with_a_floor() {
     let quiet = r.intervals(&c, &month("2026-03", 1.0, &[]));
     let m = r.month(&c, at("2026-03-15"), &quiet, &[]);
     close(m.billed_kw, 2.5);
-    close(m.charge, 3.37 * 2.5);
+    close(m.charge.unwrap(), 3.37 * 2.5);
 }
 
 #[test]
@@ -295,7 +336,7 @@ fn projection_adds_the_power_now_for_the_rest_of_the_interval() {
     close(p.projected_kw, 5.0);
     assert!(!p.enters_peaks, "5 kW is below the third peak, 7 kW");
     close(p.threshold_kw.unwrap(), 7.0);
-    close(p.raise, 0.0);
+    close(p.raise.unwrap(), 0.0);
     let p = r.project(
         &c,
         &done,
@@ -308,7 +349,7 @@ fn projection_adds_the_power_now_for_the_rest_of_the_interval() {
     );
     close(p.projected_kw, 10.0);
     assert!(p.enters_peaks);
-    close(p.raise, 29.0 * (10.0 - 7.0) / 3.0);
+    close(p.raise.unwrap(), 29.0 * (10.0 - 7.0) / 3.0);
     // Outside Tekniska verken's hours it does not count at all.
     let tv = rule("tekniska-verken");
     let p = tv.project(
@@ -362,8 +403,10 @@ proptest! {
         let mut last = f64::NEG_INFINITY;
         for n in 1..=rows.len() {
             let m = r.month(&c, from, &r.intervals(&c, &rows[..n]), &earlier);
-            prop_assert!(m.charge >= last - 1e-9, "{} after {}", m.charge, last);
-            last = m.charge;
+            // A rule without a price computes no charge, all month long.
+            let charge = m.charge.unwrap_or(0.0);
+            prop_assert!(charge >= last - 1e-9, "{} after {}", charge, last);
+            last = charge;
         }
     }
 
@@ -381,7 +424,8 @@ proptest! {
         let end = last.start + r.interval.ms();
         let p = r.project(&c, done, &[], Running { now: end - 1, kwh: last.kwh, power_w: 0.0 });
         let m = r.month(&c, from, &intervals, &[]);
-        prop_assert!((p.charge - m.charge).abs() < 1e-9);
+        prop_assert_eq!(p.charge.is_some(), m.charge.is_some());
+        prop_assert!((p.charge.unwrap_or(0.0) - m.charge.unwrap_or(0.0)).abs() < 1e-9);
         // Exactly at the end, the power now no longer matters.
         let at_end = Running { now: last.start + r.interval.ms() - 1, kwh: last.kwh, power_w };
         let q = r.project(&c, done, &[], at_end);
@@ -436,14 +480,7 @@ fn time_a_year_of_quarter_hours() {
         rows.extend(month(m, 1.3, &[]));
     }
     for id in ["ellevio", "fluvius"] {
-        let p = preset::find(id).unwrap();
-        let t = super::Tariff {
-            name: p.name,
-            source: p.source,
-            checked: p.checked,
-            note: p.note,
-            rule: p.rule.check().unwrap(),
-        };
+        let t = super::Tariff::new(preset::find(id).unwrap(), &RawRule::default()).unwrap();
         let start = std::time::Instant::now();
         let month = at("2026-11-01");
         let from = super::report::first_needed(&t, &c, month);
@@ -459,7 +496,7 @@ fn time_a_year_of_quarter_hours() {
             meter: None,
         });
         eprintln!(
-            "{id}: {} rows in {:?} (charge {})",
+            "{id}: {} rows in {:?} (charge {:?})",
             rows.len(),
             start.elapsed(),
             r.charge
@@ -472,5 +509,5 @@ fn an_empty_month_is_zero_not_minus_zero() {
     let r = rule("ellevio");
     let m = r.month(&cal(), at("2026-11-01"), &[], &[]);
     assert!(m.mean_kw == 0.0 && m.mean_kw.is_sign_positive());
-    assert!(m.charge.is_sign_positive());
+    assert!(m.charge.unwrap().is_sign_positive());
 }

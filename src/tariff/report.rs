@@ -3,10 +3,10 @@
 //! the meter's own registers. Pure: the caller reads the store and the hub and
 //! passes the time.
 
-use super::Tariff;
-use super::engine::{Energy, Running};
+use super::engine::{Energy, MonthCharge, Running};
 use super::meter::MeterPeak;
 use super::rule::Period;
+use super::{PriceSource, Tariff};
 use crate::history::clock::{Calendar, Span};
 use serde::Serialize;
 
@@ -60,8 +60,9 @@ pub struct LiveView {
     pub enters_peaks: bool,
     /// The least mean kW that would make it one of the month's peaks.
     pub threshold_kw: Option<f64>,
-    pub charge: f64,
-    pub raise: f64,
+    /// `None` when there is no price (see [`Report::price_note`]).
+    pub charge: Option<f64>,
+    pub raise: Option<f64>,
     /// `new_peak` (it would set one), `near` (within 10 % of it), `ok`, or
     /// `not_counted`.
     pub state: &'static str,
@@ -97,9 +98,19 @@ pub struct Report {
     pub peaks: Vec<PeakView>,
     pub mean_kw: f64,
     pub billed_kw: f64,
-    pub price: f64,
+    /// `None`: no price, from the preset or the user, so no charge.
+    pub price: Option<f64>,
     pub step: Option<usize>,
-    pub charge: f64,
+    pub charge: Option<f64>,
+    /// Where the month's price comes from: `setting` (the user's), `preset`,
+    /// or `none` (no charge is computed).
+    pub price_source: PriceSource,
+    /// For a preset's price: whether it was checked against the operator's own
+    /// price list; `None` for the user's price or none.
+    pub price_checked: Option<bool>,
+    /// The price's provenance in a sentence, and what to do when it is not the
+    /// operator's checked price.
+    pub price_note: String,
     pub currency: String,
     /// For a 12-month period: the months before, oldest first.
     pub earlier_months: Vec<EarlierMonth>,
@@ -159,6 +170,7 @@ pub fn report(i: Input<'_>) -> Report {
         .filter(|e| e.start + len <= i.now)
         .collect();
     let m = rule.month(cal, i.month, &done, &earlier);
+    let (price_source, price_checked, price_note) = price_of(i.tariff, &m);
     let live = live_view(&i, end, &done, &earlier);
     let covered_from = if rule.period == Period::TwelveMonths {
         first_needed(i.tariff, cal, i.month)
@@ -214,11 +226,41 @@ pub fn report(i: Input<'_>) -> Report {
         price: m.price,
         step: m.step,
         charge: m.charge,
+        price_source,
+        price_checked,
+        price_note,
         currency: rule.currency.clone(),
         earlier_months,
         live,
         meter,
     }
+}
+
+/// Where the month's price comes from, whether it was checked (a preset's
+/// only), and that in a sentence.
+fn price_of(t: &Tariff, m: &MonthCharge) -> (PriceSource, Option<bool>, String) {
+    let (source, key) = if m.summer {
+        (t.summer_price_source, "tariff.summer_price_kw")
+    } else {
+        (t.price_source, t.price_key())
+    };
+    let note = match source {
+        PriceSource::Setting => format!("Your own price ({key})."),
+        PriceSource::Preset if t.price_checked => format!(
+            "The {} preset's price, as the operator's price list gave it when checked on {} ({}).",
+            t.name, t.checked, t.source
+        ),
+        PriceSource::Preset => format!(
+            "Price not checked: the {} preset's price was not checked against the operator's own price list (see the tariff's note), so the charge is an estimate; set {key} from your bill.",
+            t.name
+        ),
+        PriceSource::Missing => format!(
+            "No charge: neither the {} preset nor your settings give a price; set {key} from your bill.",
+            t.name
+        ),
+    };
+    let checked = (source == PriceSource::Preset).then_some(t.price_checked);
+    (source, checked, note)
 }
 
 /// The months before this one a 12-month period takes in, and the kW of
@@ -431,13 +473,7 @@ mod tests {
 
     fn tariff(id: &str) -> Tariff {
         let p = super::super::preset::find(id).unwrap();
-        Tariff {
-            name: p.name,
-            source: p.source,
-            checked: p.checked,
-            note: p.note,
-            rule: p.rule.check().unwrap(),
-        }
+        Tariff::new(p, &super::super::RawRule::default()).unwrap()
     }
 
     fn quarters(cal: &Calendar, from: &str, to: &str, kw: f64) -> Vec<Energy> {
@@ -485,7 +521,7 @@ mod tests {
         assert!((live.projected_kw - 8.5).abs() < 1e-9);
         assert_eq!(live.state, "new_peak");
         assert!((live.threshold_kw.unwrap() - 2.0).abs() < 1e-9);
-        assert!((live.raise - 29.0 * (8.5 - 2.0) / 3.0).abs() < 1e-9);
+        assert!((live.raise.unwrap() - 29.0 * (8.5 - 2.0) / 3.0).abs() < 1e-9);
     }
 
     #[test]
@@ -527,5 +563,69 @@ mod tests {
         let m = r.meter.unwrap();
         assert_eq!(m.p1ib_month_peak_kw, Some(4.0));
         assert_eq!(m.differs, Some(true));
+    }
+
+    fn november(t: &Tariff) -> Report {
+        let cal = Calendar::named("Europe/Stockholm").unwrap();
+        let rows = quarters(&cal, "2026-11-01", "2026-11-28", 2.0);
+        report(Input {
+            tariff: t,
+            cal: &cal,
+            month: cal.parse("2026-11-01").unwrap(),
+            now: cal.parse("2026-11-27T12:10").unwrap(),
+            rows: &rows,
+            history_from: Some(rows[0].start),
+            running: Some(Running {
+                now: cal.parse("2026-11-27T12:10").unwrap(),
+                kwh: 1.0,
+                power_w: 9000.0,
+            }),
+            meter: None,
+        })
+    }
+
+    #[test]
+    fn the_charge_says_where_its_price_comes_from() {
+        // A preset's unchecked price: a charge, marked as an estimate.
+        let r = november(&tariff("ellevio"));
+        assert_eq!(r.price_source, PriceSource::Preset);
+        assert_eq!(r.price_checked, Some(false));
+        assert!(
+            r.price_note.starts_with("Price not checked"),
+            "{}",
+            r.price_note
+        );
+        assert!(r.charge.is_some());
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["price_source"], "preset");
+        assert_eq!(v["price_checked"], false);
+        assert!(v["charge"].is_f64(), "{v}");
+        // The user's price.
+        let own = super::super::RawRule {
+            price_kw: super::super::Setting::Number(50.0),
+            ..Default::default()
+        };
+        let t = Tariff::new(super::super::preset::find("ellevio").unwrap(), &own).unwrap();
+        let r = november(&t);
+        assert_eq!(r.price_source, PriceSource::Setting);
+        assert_eq!(r.price_checked, None);
+        assert_eq!(r.price, Some(50.0));
+        assert!(r.price_note.contains("tariff.price_kw"), "{}", r.price_note);
+    }
+
+    #[test]
+    fn without_a_price_no_charge_is_computed_and_the_answer_says_why() {
+        let mut p = super::super::preset::find("goteborg-energi").unwrap();
+        p.rule.price_kw = super::super::Setting::default();
+        let r = november(&Tariff::new(p, &Default::default()).unwrap());
+        assert_eq!(r.price_source, PriceSource::Missing);
+        assert_eq!((r.price, r.charge), (None, None));
+        assert!(r.price_note.starts_with("No charge"), "{}", r.price_note);
+        assert_eq!(r.peaks.len(), 3, "the peaks are still counted");
+        let live = r.live.as_ref().unwrap();
+        assert_eq!((live.charge, live.raise), (None, None));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["price_source"], "none");
+        assert!(v["charge"].is_null() && v["price"].is_null(), "{v}");
     }
 }

@@ -140,9 +140,11 @@ pub struct Step {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Price {
-    /// Per kW per month; another price in the summer months.
+    /// Per kW per month; another price in the summer months. `price` is `None`
+    /// when neither the preset nor the user sets one: then no charge is computed
+    /// (a price of 0 that nobody wrote would be a charge that is not true).
     PerKw {
-        price: f64,
+        price: Option<f64>,
         summer: Option<(u16, f64)>,
     },
     /// A monthly price for the band the mean falls in; bands ascending.
@@ -377,8 +379,10 @@ impl RawRule {
             return Price::Steps(c.or(parse_steps(&steps), "steps", &self.steps, allowed, zero));
         }
         let per_kw = "a price per kW per month, 0 or more";
-        let price = number(&self.price_kw, 0.0).filter(price_ok);
-        let price = c.or(price, "price_kw", &self.price_kw, per_kw, 0.0);
+        let price = self.price_kw.is_set().then(|| {
+            let p = number(&self.price_kw, 0.0).filter(price_ok);
+            c.or(p, "price_kw", &self.price_kw, per_kw, 0.0)
+        });
         let summer = self.summer_price_kw.is_set().then(|| {
             let p = number(&self.summer_price_kw, 0.0).filter(price_ok);
             let p = c.or(p, "summer_price_kw", &self.summer_price_kw, per_kw, 0.0);
@@ -537,7 +541,7 @@ mod tests {
         assert_eq!(
             r.price,
             Price::PerKw {
-                price: 0.0,
+                price: None,
                 summer: None
             }
         );

@@ -1,6 +1,8 @@
 //! `/api/v1/capacity` against the real daemon: a replayed capture around the
 //! autumn change, its month's peaks and charge compared with a hand computation
-//! from the meter's own registers.
+//! from the meter's own registers; where the charge's price comes from, and no
+//! charge where there is no price (a settings file naming the tekniska-verken
+//! preset, which has none).
 
 use super::*;
 use serde_json::Value;
@@ -61,6 +63,13 @@ async fn a_replayed_month_gives_the_peaks_and_charge_of_a_hand_computation() {
         (v["charge"].as_f64().unwrap() - 29.0 * mean).abs() < 1e-4,
         "{v:#}"
     );
+    // Göteborg Energi's price in the preset is a business price: it says so.
+    assert_eq!(v["price_source"], "preset", "{v:#}");
+    assert_eq!(v["price_checked"], false, "{v:#}");
+    assert!(
+        v["price_note"].as_str().unwrap().contains("not checked"),
+        "{v:#}"
+    );
     // The history starts on the 24th: the month is not covered, and says so.
     assert_eq!(v["complete"], false);
     assert!(v["unknown"].as_str().unwrap().contains("unknown"), "{v:#}");
@@ -97,4 +106,69 @@ async fn capacity_is_unavailable_without_a_history_or_a_tariff() {
     let (status, body) = d.get("/api/v1/capacity").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("tariff.preset"), "{body}");
+}
+
+/// Waits for the history, then answers `/api/v1/capacity`.
+async fn capacity_of(d: &Daemon) -> Value {
+    d.wait_status(30, "the history to open", |s| s["history"]["state"] == "ok")
+        .await;
+    d.json("/api/v1/capacity").await
+}
+
+#[tokio::test]
+async fn a_preset_without_a_price_still_starts_computes_no_charge_and_says_why() {
+    let dir = TempDir::new("capacity-no-price");
+    // An existing settings file from when the preset carried another company's prices.
+    std::fs::write(
+        dir.path().join("settings.toml"),
+        "[tariff]\npreset = \"tekniska-verken\"\n",
+    )
+    .unwrap();
+    let d = Daemon::start(dir.path(), &[]);
+    let v = capacity_of(&d).await;
+    assert_eq!(v["tariff"]["preset"], "Tekniska verken (example)", "{v:#}");
+    assert_eq!(v["charge"], Value::Null, "{v:#}");
+    assert_eq!(v["price"], Value::Null, "{v:#}");
+    assert_eq!(v["price_source"], "none", "{v:#}");
+    assert_eq!(v["price_checked"], Value::Null, "{v:#}");
+    let note = v["price_note"].as_str().unwrap();
+    assert!(
+        note.starts_with("No charge") && note.contains("tariff.price_kw"),
+        "{note}"
+    );
+    // The peaks are still counted; the running hour has no charge either.
+    assert!(v["mean_kw"].is_f64(), "{v:#}");
+    if !v["live"].is_null() {
+        assert_eq!(v["live"]["charge"], Value::Null, "{v:#}");
+    }
+    // The log says it once.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let log: Vec<String> = d.early.iter().cloned().chain(d.output()).collect();
+    let said = log.iter().filter(|l| l.contains("has no price")).count();
+    assert_eq!(said, 1, "{log:#?}");
+    drop(d);
+
+    // With the user's price: a charge, from the setting.
+    let d = Daemon::start(dir.path(), &["--set", "tariff.price_kw=100"]);
+    let v = capacity_of(&d).await;
+    assert_eq!(v["price_source"], "setting", "{v:#}");
+    assert_eq!(v["price"], 100.0, "{v:#}");
+    assert_eq!(v["price_checked"], Value::Null, "{v:#}");
+    let charge = v["charge"].as_f64().unwrap();
+    assert!(
+        (charge - 100.0 * v["billed_kw"].as_f64().unwrap()).abs() < 1e-6,
+        "{v:#}"
+    );
+    drop(d);
+
+    // SEOM's preset: its own price, checked.
+    let d = Daemon::start(dir.path(), &["--set", "tariff.preset=sollentuna-energi"]);
+    let v = capacity_of(&d).await;
+    assert_eq!(v["price_source"], "preset", "{v:#}");
+    assert_eq!(v["price_checked"], true, "{v:#}");
+    assert!(v["charge"].is_f64(), "{v:#}");
+    assert!(
+        v["price_note"].as_str().unwrap().contains("seom.se"),
+        "{v:#}"
+    );
 }

@@ -37,6 +37,8 @@ pub fn local(s: &str) -> i64 {
 pub struct Daemon {
     pub child: Child,
     pub addr: SocketAddr,
+    /// What it printed before it served.
+    pub early: Vec<String>,
     pub lines: mpsc::Receiver<String>,
 }
 
@@ -52,8 +54,13 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let (addr, _, lines) = crate::daemon::common::serving(&mut child);
-        Daemon { child, addr, lines }
+        let (addr, early, lines) = crate::daemon::common::serving(&mut child);
+        Daemon {
+            child,
+            addr,
+            early,
+            lines,
+        }
     }
 
     /// A daemon replaying `capture` as fast as it can, committing every second.

@@ -12,7 +12,7 @@ use serde_json::Value;
 fn state(projected: f64, new_peak: bool) -> CapacityState {
     CapacityState {
         mean_kw: 5.25,
-        charge: 426.56,
+        charge: Some(426.56),
         currency: "SEK".into(),
         projected_kw: Some(projected),
         new_peak,

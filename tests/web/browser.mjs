@@ -88,6 +88,28 @@ try {
     'Test connection says the address does not answer');
   const saved = await page.evaluate(async () => (await fetch('/api/v1/config')).json());
   check(saved.values['homeassistant.url'] === '', 'Test connection saved nothing');
+  // The capacity tariff's preset: its source and date beside the choice, and a
+  // warning while its price is unchecked (or missing) and no price is set.
+  const preset = page.locator('[id="f-tariff-preset"]');
+  const info = page.locator('#preset-info');
+  const warning = page.locator('#preset-warning');
+  await preset.selectOption('tekniska-verken');
+  await until(async () => await info.isVisible(), 'the chosen preset is described');
+  check(/checked 20\d\d-\d\d-\d\d/.test(await info.textContent()), 'with the date it was checked: ' + await info.textContent());
+  check(/^https:\/\/www\.tekniskaverken\.se\//.test(await info.locator('a').getAttribute('href')), 'and a link to its source');
+  check(await warning.isVisible() && /no price/.test(await warning.textContent()), 'a preset without a price warns: ' + await warning.textContent());
+  await page.fill('[id="f-tariff-price_kw"]', '90');
+  await until(async () => !(await warning.isVisible()), 'the warning goes once a price is set');
+  await page.fill('[id="f-tariff-price_kw"]', '');
+  await preset.selectOption('ellevio');
+  await until(async () => /not checked/.test(await warning.textContent()) && await warning.isVisible(), 'an unchecked price warns');
+  await preset.selectOption('sollentuna-energi');
+  await until(async () => /seom\.se/.test(await info.textContent()), 'the source follows the choice');
+  check(!(await warning.isVisible()), 'a checked price does not warn');
+  await preset.selectOption('tekniska-verken');
+  await page.locator('[id="field-tariff.preset"]').screenshot({ path: join(OUT, 'settings-tariff.png') });
+  await preset.selectOption('none');
+  check(!(await info.isVisible()), 'no preset, no description');
   await page.screenshot({ path: join(OUT, 'settings.png'), fullPage: true });
 
   // ------------------------------------------------------------- firmware

@@ -21,6 +21,50 @@ pub struct ConfigView {
     pub locked: Vec<&'static str>,
     /// Whether there is a settings file to save to.
     pub can_save: bool,
+    /// The capacity tariff's presets (`tariff.preset`), where each one's rules
+    /// and prices were read and whether its price was checked, for the page to
+    /// show beside the choice.
+    pub presets: Vec<PresetView>,
+}
+
+/// A preset as the settings page describes it.
+#[derive(Serialize)]
+pub struct PresetView {
+    pub id: &'static str,
+    pub name: String,
+    /// The operator's page its rules (and prices) were read from.
+    pub source: String,
+    /// When (`YYYY-MM-DD`).
+    pub checked: String,
+    /// Whether its price is the operator's own, as checked.
+    pub price_checked: bool,
+    /// `false`: an example of the rules; no charge until the user sets a price.
+    pub has_price: bool,
+    /// The key that sets its price: `tariff.price_kw`, or `tariff.steps`.
+    pub price_key: &'static str,
+    pub note: String,
+}
+
+/// Every preset, in the order the choice lists them.
+fn presets() -> Vec<PresetView> {
+    crate::tariff::preset::IDS
+        .iter()
+        .filter_map(|id| crate::tariff::preset::find(id).map(|p| (id, p)))
+        .map(|(id, p)| PresetView {
+            id,
+            price_checked: p.price_checked,
+            has_price: p.has_price(),
+            price_key: if p.rule.steps.is_set() {
+                "tariff.steps"
+            } else {
+                "tariff.price_kw"
+            },
+            name: p.name,
+            source: p.source,
+            checked: p.checked,
+            note: p.note,
+        })
+        .collect()
 }
 
 /// The page as it stands: every field, its value, and what cannot change.
@@ -53,6 +97,7 @@ pub(super) fn view(layers: &Layers) -> Result<ConfigView, ApiError> {
             .map(|f| f.key)
             .collect(),
         can_save: layers.settings.is_some(),
+        presets: presets(),
     })
 }
 

@@ -93,4 +93,15 @@ mod tests {
         assert_eq!(keys.first(), Some(&"meter.source"));
         assert_eq!(keys.last(), Some(&"tariff.steps"));
     }
+
+    #[test]
+    fn every_preset_is_offered() {
+        let Kind::Choice(choices) = field("tariff.preset").unwrap().kind else {
+            panic!("tariff.preset is a choice");
+        };
+        let mut want = vec!["none"];
+        want.extend(crate::tariff::preset::IDS);
+        want.push("custom");
+        assert_eq!(choices, want);
+    }
 }
