@@ -117,16 +117,17 @@ pub async fn export_csv(State(web): State<Web>, q: Q) -> Result<Response, ApiErr
     let Query(q) = q?;
     let answer = energy_of(&web, &q).await?;
     let (head, tariffs) = query::csv_header(&answer.rows);
-    let rows = answer.rows;
-    let chunks = std::iter::once(head).chain(
-        rows.chunks(500)
-            .map(move |c| {
-                c.iter()
-                    .map(|r| query::csv_line(r, &tariffs))
-                    .collect::<String>()
-            })
-            .collect::<Vec<_>>(),
-    );
+    // Written as it is sent, 500 rows at a time: the rows are in memory once
+    // (at most 100 years of days, `parse_range`'s caps), their text never whole.
+    let mut rows = answer.rows.into_iter();
+    let chunks = std::iter::once(head).chain(std::iter::from_fn(move || {
+        let chunk: String = rows
+            .by_ref()
+            .take(500)
+            .map(|r| query::csv_line(&r, &tariffs))
+            .collect();
+        (!chunk.is_empty()).then_some(chunk)
+    }));
     let stream = futures_util::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
     let name = format!("attachment; filename=\"p1ib-energy-{}.csv\"", answer.step);
     Ok((

@@ -10,6 +10,7 @@ mod common;
 mod contract;
 mod energy;
 mod firmware;
+mod history_load;
 mod metrics;
 mod open_doors;
 mod prices;
