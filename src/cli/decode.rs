@@ -192,21 +192,43 @@ pub fn error_json(e: &DecodeError) -> Json {
     json!({"error": e.to_string(), "kind": e.kind().as_str()})
 }
 
+/// The largest capture read: p1ib decodes a capture in memory, and a Pi Zero 2 W
+/// has 512 MB. A month of a Swedish meter at one telegram every 10 s is ~250 MB
+/// of raw bytes, a month of 1 s telegrams as hex text far more: split such a
+/// capture (`split -C 200M` keeps hex text's lines whole) and import the parts
+/// in order; at most the telegram cut at each split is lost.
+pub const MAX_INPUT: u64 = 256 * 1024 * 1024;
+
 fn read_input(file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    match file {
-        None => std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("reading standard input")?,
-        Some(p) if p.as_os_str() == "-" => std::io::stdin()
-            .read_to_end(&mut buf)
-            .context("reading standard input")?,
+    let (reader, name): (Box<dyn Read>, String) = match file {
+        None => (Box::new(std::io::stdin()), "standard input".into()),
+        Some(p) if p.as_os_str() == "-" => (Box::new(std::io::stdin()), "standard input".into()),
         Some(p) => {
-            buf = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            buf.len()
+            let f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len > MAX_INPUT {
+                anyhow::bail!(too_large(&p.display().to_string()));
+            }
+            (Box::new(f), p.display().to_string())
         }
     };
+    let mut buf = Vec::new();
+    reader
+        .take(MAX_INPUT + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading {name}"))?;
+    if buf.len() as u64 > MAX_INPUT {
+        anyhow::bail!(too_large(&name));
+    }
     Ok(buf)
+}
+
+fn too_large(name: &str) -> String {
+    format!(
+        "{name} is larger than {} MiB, more than p1ib reads at once: split it \
+         (split -C 200M FILE part-) and give the parts in order",
+        MAX_INPUT >> 20
+    )
 }
 
 #[cfg(test)]

@@ -34,7 +34,15 @@ pub enum ImportError {
         "the capture ({0} to {1}) overlaps the history's data ({2} to {3}); import only what comes before or after it"
     )]
     Overlap(String, String, String, String),
+    #[error(
+        "the capture's meter clock says {0}, which cannot be a reading's time (before 2000, or later than tomorrow on this machine's clock): the meter's clock was not set; nothing was imported"
+    )]
+    Implausible(String),
 }
+
+/// The earliest time a reading is taken to have (2000-01-01): a meter whose
+/// clock was reset says 1970 or 2000-01-01 00:00.
+const EARLIEST: i64 = 946_684_800_000;
 
 /// Minutes per transaction.
 const BATCH_MINUTES: usize = 1440;
@@ -68,6 +76,15 @@ pub fn import<I: Iterator<Item = Reading>>(
     }
     if !clocked {
         return Err(ImportError::NoClock);
+    }
+    // A reading from the future would put the history's newest minute after
+    // every reading the daemon takes from now on: refused, as is 1970.
+    let tomorrow = crate::time::unix_ms(std::time::SystemTime::now()) + 86_400_000;
+    if first <= EARLIEST {
+        return Err(ImportError::Implausible(calendar.iso(first)));
+    }
+    if last > tomorrow {
+        return Err(ImportError::Implausible(calendar.iso(last)));
     }
     let mut store = Store::open(path, calendar.clone())?;
     let span: Option<(i64, i64)> = store

@@ -319,3 +319,73 @@ async fn bad_parameters_get_a_400_that_says_what_is_allowed() {
     let v = d.json("/api/v1/history").await;
     assert_eq!(v["span"], "hour");
 }
+
+/// `p1ib history import` of what is not a capture of today's meter: garbage, a
+/// 2 GB file, a meter clock in the future (DSMR's two-digit years read 1970 as
+/// 2070): each a clear outcome, and the store as it was.
+#[tokio::test]
+async fn the_command_line_refuses_garbage_huge_files_and_impossible_times_and_keeps_the_store() {
+    let dir = TempDir::new("history-cli-bad");
+    let history = dir.join("history.sqlite");
+    let run = |file: &std::path::Path| {
+        let out = Command::new(P1IB)
+            .args(["history", "import"])
+            .arg(file)
+            .arg("--history")
+            .arg(&history)
+            .env("TZ", TZ)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let mut m = Meter::new(60);
+    let good = m.capture(
+        local("2025-03-29T00:00"),
+        local("2025-03-29T06:00"),
+        None,
+        None,
+    );
+    let (ok, out) = run(&write_capture(&dir, "good.dsmr", &good));
+    assert!(ok, "{out}");
+    let stored = std::fs::read(&history).unwrap();
+
+    let garbage: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let (ok, out) = run(&write_capture(&dir, "garbage.bin", &garbage));
+    assert!(ok, "{out}");
+    assert!(out.contains("imported 0 readings"), "{out}");
+
+    let huge = dir.join("huge.bin");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap(); // sparse
+    let (ok, out) = run(&huge);
+    assert!(!ok);
+    assert!(
+        out.contains("larger than 256 MiB") && out.contains("split"),
+        "{out}"
+    );
+
+    let mut future = Meter::new(60);
+    let bytes = future.capture(
+        local("2070-01-02T00:00"),
+        local("2070-01-02T01:00"),
+        None,
+        None,
+    );
+    let (ok, out) = run(&write_capture(&dir, "future.dsmr", &bytes));
+    assert!(!ok);
+    assert!(
+        out.contains("cannot be a reading's time") && out.contains("nothing was imported"),
+        "{out}"
+    );
+
+    assert!(
+        std::fs::read(&history).unwrap() == stored,
+        "the store changed"
+    );
+}
