@@ -166,6 +166,11 @@ impl FakeGithub {
         *self.served.releases_json.lock().unwrap() = serde_json::to_string(&json).unwrap();
     }
 
+    /// Serves this text as the release list, whatever it is.
+    pub fn serve_raw(&self, text: String) {
+        *self.served.releases_json.lock().unwrap() = text;
+    }
+
     /// Makes the releases endpoint answer 500 (or work again).
     pub fn fail(&self, fail: bool) {
         *self.served.fail.lock().unwrap() = fail;

@@ -88,6 +88,25 @@ async fn update_available_follows_the_channel() {
 }
 
 #[tokio::test]
+async fn a_release_list_too_large_or_not_json_is_refused_and_the_last_list_kept() {
+    let gh = FakeGithub::start().await;
+    gh.publish(three_releases());
+    let u = Updater::new(settings(&gh.base_url, Channel::Stable, "0.1.0")).unwrap();
+    u.check_now().await.unwrap();
+    // 9 MiB of a JSON array that never ends: refused before it is all read.
+    gh.serve_raw(format!(
+        "[{}",
+        "{\"tag_name\":\"v9\"},".repeat(9 << 20 >> 4)
+    ));
+    let err = u.check_now().await.unwrap_err();
+    assert!(err.to_string().contains("larger than"), "{err}");
+    gh.serve_raw("<html>rate limited</html>".into());
+    let err = u.check_now().await.unwrap_err();
+    assert!(err.to_string().contains("not a release list"), "{err}");
+    assert_eq!(u.status().releases.len(), 3, "the last good list stays");
+}
+
+#[tokio::test]
 async fn a_failed_check_is_shown_in_the_status_and_keeps_the_last_list() {
     let gh = FakeGithub::start().await;
     gh.publish(three_releases());
