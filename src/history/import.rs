@@ -77,15 +77,7 @@ pub fn import<I: Iterator<Item = Reading>>(
     if !clocked {
         return Err(ImportError::NoClock);
     }
-    // A reading from the future would put the history's newest minute after
-    // every reading the daemon takes from now on: refused, as is 1970.
-    let tomorrow = crate::time::unix_ms(std::time::SystemTime::now()) + 86_400_000;
-    if first <= EARLIEST {
-        return Err(ImportError::Implausible(calendar.iso(first)));
-    }
-    if last > tomorrow {
-        return Err(ImportError::Implausible(calendar.iso(last)));
-    }
+    plausible(first, last, calendar)?;
     let mut store = Store::open(path, calendar.clone())?;
     let span: Option<(i64, i64)> = store
         .connection()
@@ -150,6 +142,19 @@ pub fn import<I: Iterator<Item = Reading>>(
     done.first = Some(first);
     done.last = Some(last);
     Ok(done)
+}
+
+/// A reading from the future would put the history's newest minute after every
+/// reading the daemon takes from now on: refused, as is 1970.
+fn plausible(first: i64, last: i64, calendar: &Calendar) -> Result<(), ImportError> {
+    let tomorrow = crate::time::unix_ms(std::time::SystemTime::now()) + 86_400_000;
+    if first <= EARLIEST {
+        return Err(ImportError::Implausible(calendar.iso(first)));
+    }
+    if last > tomorrow {
+        return Err(ImportError::Implausible(calendar.iso(last)));
+    }
+    Ok(())
 }
 
 fn write(
