@@ -183,6 +183,23 @@ async fn csv_is_the_json(d: &Daemon) {
     }
 }
 
+/// `p1ib history ARGS --history HISTORY`: whether it succeeded, its output and errors.
+fn history_cli(history: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(P1IB)
+        .arg("history")
+        .args(args)
+        .arg("--history")
+        .arg(history)
+        .env("TZ", TZ)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[tokio::test]
 async fn the_command_line_imports_a_capture_and_exports_the_csv() {
     let dir = TempDir::new("history-cli");
@@ -196,21 +213,7 @@ async fn the_command_line_imports_a_capture_and_exports_the_csv() {
     );
     let capture = write_capture(&dir, "spring.dsmr", &bytes);
     let history = dir.join("history.sqlite");
-    let run = |args: &[&str]| {
-        let out = Command::new(P1IB)
-            .arg("history")
-            .args(args)
-            .arg("--history")
-            .arg(&history)
-            .env("TZ", TZ)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| history_cli(&history, args);
     let (ok, out, err) = run(&["import", capture.to_str().unwrap()]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("imported 2821 readings"), "{out}");
@@ -328,17 +331,8 @@ async fn the_command_line_refuses_garbage_huge_files_and_impossible_times_and_ke
     let dir = TempDir::new("history-cli-bad");
     let history = dir.join("history.sqlite");
     let run = |file: &std::path::Path| {
-        let out = Command::new(P1IB)
-            .args(["history", "import"])
-            .arg(file)
-            .arg("--history")
-            .arg(&history)
-            .env("TZ", TZ)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        (out.status.success(), text)
+        let (ok, out, err) = history_cli(&history, &["import", file.to_str().unwrap()]);
+        (ok, out + &err)
     };
     let mut m = Meter::new(60);
     let good = m.capture(
