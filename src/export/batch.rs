@@ -115,13 +115,11 @@ impl Run {
             );
         }
         let read = readings.len();
-        let exhausted = read < want;
         let last = readings.last().map_or(done, |r| r.t);
         let readings = thin_to_step(readings, self.config.step.as_millis() as i64, done);
         match self.send(&readings).await {
             Ok(()) => {
-                self.cursor.sent_backlog(last, exhausted);
-                if exhausted {
+                if self.cursor.sent_backlog(last, read < want, unstored.newest) {
                     info!("export: the backlog is sent");
                 }
                 Some(read)

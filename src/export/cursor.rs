@@ -50,13 +50,26 @@ impl Cursor {
         self.0.live_from.map(|from| (self.0.done, from))
     }
 
-    /// Backlog readings were acknowledged up to `t`; `exhausted`: none is left
-    /// before the live stream's start, so the two join.
-    pub fn sent_backlog(&mut self, t: i64, exhausted: bool) {
+    /// Backlog readings were acknowledged up to `t`. `short`: the request found
+    /// fewer readings than it asked for; `newest`: the history's newest reading.
+    /// The two streams join only when none can be left before the live
+    /// stream's start: the read came up short *and* the history has reached
+    /// that start (it records in time order, so nothing older can come). After
+    /// a restart the history may still be recording again what was not stored
+    /// before the kill, and a short read then only means "not yet". Returns
+    /// whether they joined.
+    pub fn sent_backlog(&mut self, t: i64, short: bool, newest: Option<i64>) -> bool {
         self.0.done = self.0.done.max(t);
-        if exhausted {
+        let reached = match (self.0.live_from, newest) {
+            (Some(from), Some(newest)) => newest >= from,
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        if short && reached {
             self.join();
+            return true;
         }
+        false
     }
 
     fn join(&mut self) {
@@ -119,11 +132,29 @@ mod tests {
         c.sent_live(7_205_000);
         // Once live readings went out, the start stays.
         assert!(!c.skip_ahead(9_000_000, 120_000, 10_000));
-        c.sent_backlog(2_000_000, false);
+        assert!(!c.sent_backlog(2_000_000, false, Some(9_000_000)));
         assert_eq!(c.backlog(), Some((2_000_000, 7_191_000)));
-        c.sent_backlog(7_190_999, true);
+        assert!(c.sent_backlog(7_190_999, true, Some(9_000_000)));
         assert_eq!(c.backlog(), None);
         assert_eq!(c.head(), 7_205_000);
+    }
+
+    /// Before a kill the live stream sent readings the history held only in
+    /// memory; after it the history records them again from the replay, and the
+    /// backlog must wait for them rather than take a short read for its end.
+    #[test]
+    fn after_a_restart_the_backlog_waits_for_the_history_to_reach_its_end() {
+        let mut c = cursor(1000);
+        c.skip_ahead(3_601_000, 120_000, 10_000);
+        c.sent_live(3_600_000);
+        // The store ends at 3_000_000; the recorder has not got further yet.
+        assert!(!c.sent_backlog(3_000_000, true, Some(3_000_000)));
+        assert_eq!(c.backlog(), Some((3_000_000, 3_591_000)));
+        assert!(!c.sent_backlog(3_000_000, true, None));
+        // The history records again up to the live stream's start and beyond.
+        assert!(c.sent_backlog(3_590_999, true, Some(3_595_000)));
+        assert_eq!(c.backlog(), None);
+        assert_eq!(c.head(), 3_600_000);
     }
 
     #[test]
