@@ -102,18 +102,23 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     let done = crate::history::import::import(&path, &calendar, readings)
         .with_context(|| format!("importing into {}", path.display()))?;
     let rejected = rejected.get();
+    let mut notes = String::new();
+    if done.skipped > 0 {
+        notes += &format!(
+            "; {} telegrams skipped: not later than the one before them (duplicated or out of order)",
+            done.skipped
+        );
+    }
+    if rejected > 0 {
+        notes += &format!("; {rejected} frames did not decode (see `p1ib decode`)");
+    }
     println!(
-        "imported {} readings in {} minutes from {} to {} into {}{}",
+        "imported {} readings in {} minutes from {} to {} into {}{notes}",
         done.readings,
         done.minutes,
         done.first.map(|t| calendar.iso(t)).unwrap_or_default(),
         done.last.map(|t| calendar.iso(t)).unwrap_or_default(),
         path.display(),
-        if rejected > 0 {
-            format!("; {rejected} frames did not decode (see `p1ib decode`)")
-        } else {
-            String::new()
-        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -16,6 +16,10 @@ use std::path::Path;
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Imported {
     pub readings: u64,
+    /// Telegrams not later than the one before them in the capture (duplicated,
+    /// or out of order): skipped, so that every reading is imported once and the
+    /// store's times only go forwards.
+    pub skipped: u64,
     pub minutes: u64,
     /// Unix ms of the first and last reading imported.
     pub first: Option<i64>,
@@ -111,7 +115,8 @@ pub fn import<I: Iterator<Item = Reading>>(
         Channels::from_store(store.channels()?),
         true,
         floor,
-    );
+    )
+    .in_order();
     let mut done = Imported::default();
     for r in readings() {
         recorder.record(&r, crate::time::unix_ms(r.received));
@@ -138,7 +143,8 @@ pub fn import<I: Iterator<Item = Reading>>(
         }
     }
     store.write(&batch)?;
-    done.readings = count - recorder.dropped;
+    done.readings = count - recorder.dropped - recorder.skipped;
+    done.skipped = recorder.skipped;
     done.first = Some(first);
     done.last = Some(last);
     Ok(done)

@@ -176,6 +176,10 @@ pub struct Recorder {
     done: Vec<MinuteRow>,
     /// Readings dropped: before the floor, or minutes dropped while the writer was behind.
     pub dropped: u64,
+    /// [`Recorder::in_order`]: the time of the last reading taken, and how many
+    /// were skipped for not coming after it.
+    strict: Option<Option<i64>>,
+    pub skipped: u64,
     /// Times the meter clock went backwards by more than a minute.
     pub clock_steps: u64,
 }
@@ -191,8 +195,19 @@ impl Recorder {
             current: None,
             done: Vec::new(),
             dropped: 0,
+            strict: None,
+            skipped: 0,
             clock_steps: 0,
         }
+    }
+
+    /// Takes only readings later than the one before (a capture being
+    /// imported): a duplicated telegram, or one out of order, is skipped and
+    /// counted in `skipped` instead of being recorded at the previous one's time
+    /// (what a live meter whose clock is set back gets: its readings wait).
+    pub fn in_order(mut self) -> Self {
+        self.strict = Some(None);
+        self
     }
 
     /// Takes a reading received at `received_ms`; returns whether a minute finished.
@@ -200,6 +215,13 @@ impl Recorder {
         let meter_t = self
             .clock
             .time_of(r.clock.as_deref(), r.clock_zone, received_ms);
+        if let Some(prev) = &mut self.strict {
+            if prev.is_some_and(|p| meter_t <= p) {
+                self.skipped += 1;
+                return false;
+            }
+            *prev = Some(meter_t);
+        }
         if meter_t < self.floor {
             self.dropped += 1;
             return false;

@@ -383,3 +383,107 @@ async fn the_command_line_refuses_garbage_huge_files_and_impossible_times_and_ke
         "the store changed"
     );
 }
+
+/// A capture whose telegrams repeat (a reader that wrote some twice, or two
+/// captures joined end to end) or come out of order: each reading is imported
+/// once, at its own time, the rest skipped and said; hours still equal the
+/// registers.
+#[tokio::test]
+async fn the_command_line_imports_each_reading_once_when_telegrams_repeat_or_come_out_of_order() {
+    let dir = TempDir::new("history-cli-order");
+    let history = dir.join("history.sqlite");
+    // A telegram a minute, so that the history's minutes are the meter's samples.
+    let mut m = Meter::new(60);
+    let bytes = m.capture(
+        local("2025-06-01T10:00"),
+        local("2025-06-01T16:00"),
+        None,
+        None,
+    );
+    // One telegram per element, each starting at its '/'.
+    let mut telegrams: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=bytes.len() {
+        if i == bytes.len() || bytes[i] == b'/' {
+            telegrams.push(&bytes[start..i]);
+            start = i;
+        }
+    }
+    let n = telegrams.len();
+    assert_eq!(n, 6 * 60);
+    // Every 7th telegram twice; every 50th pair swapped (the earlier of the two,
+    // coming second, is skipped: never an hour's first or last); then the first
+    // hour once more at the end.
+    let mut order: Vec<&[u8]> = Vec::new();
+    let mut i = 0;
+    let (mut duplicated, mut swapped) = (0, 0);
+    while i < n {
+        if i % 50 == 25 && i + 1 < n {
+            order.extend([telegrams[i + 1], telegrams[i]]);
+            swapped += 1;
+            i += 2;
+            continue;
+        }
+        order.push(telegrams[i]);
+        if i % 7 == 0 {
+            order.push(telegrams[i]);
+            duplicated += 1;
+        }
+        i += 1;
+    }
+    order.extend(&telegrams[..60]);
+    let capture = write_capture(&dir, "repeated.dsmr", &order.concat());
+    let skipped = duplicated + swapped + 60;
+    let imported = n - swapped;
+
+    let (ok, out, err) = history_cli(&history, &["import", capture.to_str().unwrap()]);
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("imported {imported} readings")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{skipped} telegrams skipped: not later than the one before them"
+        )),
+        "{out}"
+    );
+    // What the store holds: each minute's readings counted once, minutes in order.
+    let db = rusqlite::Connection::open(&history).unwrap();
+    let stored: i64 = db
+        .query_row("SELECT sum(n) FROM minute", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored as usize, imported);
+    let minutes: i64 = db
+        .query_row(
+            "SELECT count(*) FROM minute WHERE first > last OR last >= (minute + 1) * 60000 OR first < minute * 60000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(minutes, 0, "a minute holds readings of another");
+    drop(db);
+    let (ok, csv, err) = history_cli(
+        &history,
+        &[
+            "export",
+            "--from",
+            "2025-06-01T10:00",
+            "--to",
+            "2025-06-01T16:00",
+            "--step",
+            "1h",
+        ],
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(lines.len(), 6, "{csv}");
+    for l in lines {
+        let c: Vec<&str> = l.split(',').collect();
+        let a = calendar().parse(c[0]).unwrap();
+        let b = calendar().parse(c[1]).unwrap();
+        let (import, export) = m.energy(a, b);
+        assert!(close(c[2].parse().unwrap(), import), "{l} vs {import}");
+        assert!(close(c[3].parse().unwrap(), export), "{l} vs {export}");
+    }
+}
