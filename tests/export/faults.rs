@@ -1,5 +1,7 @@
-//! A database that fails: HTTP 500, a refused connection, wrong credentials.
-//! Each gives a clear status and a backlog within `export.max_backlog`.
+//! A database that fails: HTTP 500, a refused connection, wrong credentials,
+//! and a hostile one (a redirect to another host, an endless or trickling
+//! answer, no answer at all). Each gives a clear status and a backlog within
+//! `export.max_backlog`, and what waits is sent once the database takes it.
 
 use super::*;
 
@@ -92,5 +94,200 @@ async fn a_refused_connection_and_wrong_credentials_are_said() {
     assert!(message.contains("HTTP 401"), "{s:#}");
     assert!(!s.to_string().contains("wrong-password"));
     assert!(!daemon.output().join("\n").contains("wrong-password"));
+    daemon.stop();
+}
+
+/// What [`hostile_database`] does with the next request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Hostile {
+    /// 307 to another host (which counts what reaches it).
+    Redirect,
+    /// 500 with a body that never ends.
+    Endless,
+    /// 500, then a byte of body every 300 ms.
+    Trickle,
+    /// Reads the request and never answers.
+    Hang,
+    /// Passes the request on to the real database.
+    Pass,
+}
+
+struct HostileDatabase {
+    url: String,
+    mode: std::sync::Arc<std::sync::Mutex<Hostile>>,
+    /// Requests that reached the other host.
+    elsewhere: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HostileDatabase {
+    fn set(&self, mode: Hostile) {
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+/// A database in front of `real` (its write URL) that misbehaves as told.
+async fn hostile_database(real: String) -> HostileDatabase {
+    use axum::body::{Body, Bytes};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let elsewhere = Arc::new(AtomicUsize::new(0));
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let other_addr = other.local_addr().unwrap();
+    let counter = elsewhere.clone();
+    let app = axum::Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { StatusCode::NO_CONTENT }
+    });
+    tokio::spawn(async move { axum::serve(other, app).await });
+
+    let mode = Arc::new(Mutex::new(Hostile::Redirect));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shared = mode.clone();
+    let forward = client();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let mode = *shared.lock().unwrap();
+        let (forward, real) = (forward.clone(), real.clone());
+        async move {
+            match mode {
+                Hostile::Redirect => Response::builder()
+                    .status(StatusCode::TEMPORARY_REDIRECT)
+                    .header("Location", format!("http://{other_addr}/api/v1/write"))
+                    .body(Body::empty())
+                    .unwrap(),
+                Hostile::Endless => {
+                    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+                    let body = futures_util::stream::repeat_with(move || {
+                        Ok::<_, std::convert::Infallible>(chunk.clone())
+                    });
+                    (StatusCode::INTERNAL_SERVER_ERROR, Body::from_stream(body)).into_response()
+                }
+                Hostile::Trickle => {
+                    let body = futures_util::stream::unfold((), |()| async {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        Some((
+                            Ok::<_, std::convert::Infallible>(Bytes::from_static(b"y")),
+                            (),
+                        ))
+                    });
+                    (StatusCode::INTERNAL_SERVER_ERROR, Body::from_stream(body)).into_response()
+                }
+                Hostile::Hang => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    StatusCode::NO_CONTENT.into_response()
+                }
+                Hostile::Pass => {
+                    let mut request = forward.post(real).body(body);
+                    for name in [
+                        "content-type",
+                        "content-encoding",
+                        "x-prometheus-remote-write-version",
+                    ] {
+                        if let Some(v) = headers.get(name) {
+                            request = request.header(name, v.clone());
+                        }
+                    }
+                    match request.send().await {
+                        Ok(r) => StatusCode::from_u16(r.status().as_u16())
+                            .unwrap()
+                            .into_response(),
+                        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+                    }
+                }
+            }
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    HostileDatabase {
+        url: format!("http://{addr}/api/v1/write"),
+        mode,
+        elsewhere,
+    }
+}
+
+/// A database that redirects elsewhere, answers without end, trickles or
+/// hangs: each is said in the status, within the timeout, without following the
+/// redirect or reading the whole answer; the readings wait in the history, and
+/// when it takes them again every reading arrives once.
+#[tokio::test]
+async fn a_hostile_database_is_said_and_what_waits_arrives_once() {
+    let dir = TempDir::new("export-hostile");
+    let vm = victoria_metrics(dir.path(), &[]).await;
+    let db = hostile_database(vm.url("/api/v1/write")).await;
+    let (capture, times) = capture(&dir, 20);
+    let daemon = exporting(
+        dir.path(),
+        &capture,
+        &[
+            ("format", "remote_write"),
+            ("url", &db.url),
+            ("timeout", "2s"),
+        ],
+    );
+    let message = |s: &serde_json::Value| {
+        export_status(s)["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let s = daemon
+        .wait_status(30, "the redirect said", |s| message(s).contains("redirect"))
+        .await;
+    assert_eq!(export_status(&s)["state"], "failing", "{s:#}");
+    assert!(message(&s).contains("HTTP 307"), "{s:#}");
+
+    db.set(Hostile::Endless);
+    let s = daemon
+        .wait_status(60, "the endless answer said", |s| {
+            message(s).contains("HTTP 500: xxx")
+        })
+        .await;
+    assert!(
+        message(&s).len() < 400,
+        "the answer quoted whole: {}",
+        message(&s).len()
+    );
+
+    db.set(Hostile::Trickle);
+    let s = daemon
+        .wait_status(60, "the trickling answer said", |s| {
+            message(s).contains("HTTP 500: y")
+        })
+        .await;
+    assert!(message(&s).len() < 400, "{s:#}");
+
+    db.set(Hostile::Hang);
+    daemon
+        .wait_status(90, "the hanging database said", |s| {
+            message(s).contains("did not answer in time")
+        })
+        .await;
+    // The daemon's own API stayed on time throughout.
+    let started = Instant::now();
+    let (code, _) = daemon.get("/meterData").await;
+    assert_eq!(code, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+
+    db.set(Hostile::Pass);
+    daemon
+        .wait_status(150, "the replay and the backlog done", |s| {
+            replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
+        })
+        .await;
+    let got = vm_voltages(&vm, &times).await;
+    assert_eq!(got.len(), 1, "one series: {:?}", got.keys());
+    assert_once("VictoriaMetrics", got.values().next().unwrap(), &times);
+    assert_eq!(
+        db.elsewhere.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the redirect to another host was followed"
+    );
     daemon.stop();
 }
