@@ -211,6 +211,36 @@ fn bench(c: &mut Criterion) {
             serde_json::to_vec(&a).unwrap()
         })
     });
+    // How long one request holds the store (the daemon's one connection, which
+    // the writer's commit waits for): the query of the longest span each step's
+    // cap allows, every field, which is what runs under the lock (the JSON is
+    // written after it is released). Days and months ask for 100 years; the store
+    // has ten.
+    let longest = [
+        (Resolution::Raw, 3 * 3_600_000, "3 hours of raw readings"),
+        (Resolution::Minute, 8 * DAY, "8 days of minutes"),
+        (Resolution::Quarter, 93 * DAY, "93 days of quarter hours"),
+        (Resolution::Hour, 400 * DAY, "400 days of hours"),
+        (Resolution::Day, 100 * 366 * DAY, "100 years of days"),
+        (Resolution::Month, 100 * 366 * DAY, "100 years of months"),
+    ];
+    let mut group = c.benchmark_group("the store held by the longest request");
+    for (step, span, name) in longest {
+        let range = Range {
+            from: END - span,
+            to: END,
+            step,
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| match step {
+                Resolution::Raw | Resolution::Minute => query::history(&reader, &cal, range, None)
+                    .map(|_| ())
+                    .unwrap(),
+                _ => query::energy(&reader, &cal, range).map(|_| ()).unwrap(),
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group! {
