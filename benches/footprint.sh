@@ -68,4 +68,5 @@ echo "peak RSS (VmHWM): $(status VmHWM) KiB; mqtt: $(curl -sf "http://127.0.0.1:
 # drop them under pressure); anonymous is the daemon's heap and stacks.
 echo "resident by mapping (KiB):"
 awk '/^[0-9a-f]+-[0-9a-f]+ /{name=$6} /^Rss:/{rss[name]+=$2} END{for (n in rss) if (rss[n] > 100) print "  " rss[n], (n == "" ? "[anonymous]" : n)}' "/proc/$PID/smaps" | sort -rn
-grep -c . "$WORK/daemon/log" | xargs -I{} echo "daemon log: {} lines"
+grep -c . "$WORK/daemon/log" | xargs -I{} echo "daemon log: {} lines; the most frequent (level and message):"
+sed -E 's/^[^ ]+ +//; s/ [a-z_.]+=.*$//' "$WORK/daemon/log" | sort | uniq -c | sort -rn | head -5

@@ -5,7 +5,9 @@ bench_setup() { # name of the scratch directory
   cargo build --release --locked --bin p1ib >&2
   BIN=target/release/p1ib
   WORK=$(mktemp -d "/var/tmp/$1.XXXXXX")
-  trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  # Wait for them to exit before removing: a database still flushing its cache
+  # would leave a directory behind.
+  trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 }
 
 # Starts a daemon in the background on the simulated Swedish meter at one

@@ -276,11 +276,7 @@ async fn a_hostile_database_is_said_and_what_waits_arrives_once() {
     );
 
     db.set(Hostile::Pass);
-    daemon
-        .wait_status(150, "the replay and the backlog done", |s| {
-            replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
-        })
-        .await;
+    all_sent(&daemon, 150).await;
     let got = vm_voltages(&vm, &times).await;
     assert_eq!(got.len(), 1, "one series: {:?}", got.keys());
     assert_once("VictoriaMetrics", got.values().next().unwrap(), &times);

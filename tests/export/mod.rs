@@ -356,6 +356,16 @@ fn replay_done(s: &serde_json::Value) -> bool {
     s["link"]["detail"].as_str() == Some("replay finished")
 }
 
+/// Waits (at most `secs`) for the replay to finish and the export to have sent
+/// all of it.
+async fn all_sent(daemon: &Daemon, secs: u64) {
+    daemon
+        .wait_status(secs, "the replay and the backlog done", |s| {
+            replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
+        })
+        .await;
+}
+
 /// Every reading once, at its own time.
 fn assert_once(what: &str, got: &[i64], want: &[i64]) {
     let mut dup = got.to_vec();
@@ -420,11 +430,7 @@ async fn victoria_metrics_gets_every_reading_once_across_an_outage_and_a_kill() 
     // A new daemon replays the same file: what the history has is not recorded
     // twice, and the export resumes from its cursor.
     let daemon = exporting(dir.path(), &capture, &settings);
-    daemon
-        .wait_status(120, "the replay and the backlog done", |s| {
-            replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
-        })
-        .await;
+    all_sent(&daemon, 120).await;
     let got = vm_voltages(&vm, &times).await;
     assert_eq!(got.len(), 1, "one series: {:?}", got.keys());
     let labels = got.keys().next().unwrap();
@@ -471,11 +477,7 @@ async fn influxdb_gets_every_reading_once_across_an_outage() {
     db.down();
     failing(&daemon).await;
     db.up().await;
-    daemon
-        .wait_status(90, "the replay and the backlog done", |s| {
-            replay_done(s) && export_status(s)["backlog"] == 0 && export_status(s)["state"] == "ok"
-        })
-        .await;
+    all_sent(&daemon, 90).await;
     let got = until("every reading in InfluxDB", || {
         let db = &db;
         let n = times.len();

@@ -184,6 +184,21 @@ async fn csv_is_the_json(d: &Daemon) {
 }
 
 /// `p1ib history ARGS --history HISTORY`: whether it succeeded, its output and errors.
+/// `p1ib history export`'s CSV has `rows` rows, each with the import and
+/// export energy `m`'s registers give for its interval.
+fn csv_rows_equal_the_registers(csv: &str, m: &Meter, rows: usize) {
+    let lines: Vec<&str> = csv.lines().skip(1).collect();
+    assert_eq!(lines.len(), rows, "{csv}");
+    for l in lines {
+        let c: Vec<&str> = l.split(',').collect();
+        let a = calendar().parse(c[0]).unwrap();
+        let b = calendar().parse(c[1]).unwrap();
+        let (import, export) = m.energy(a, b);
+        assert!(close(c[2].parse().unwrap(), import), "{l} vs {import}");
+        assert!(close(c[3].parse().unwrap(), export), "{l} vs {export}");
+    }
+}
+
 fn history_cli(history: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(P1IB)
         .arg("history")
@@ -232,16 +247,7 @@ async fn the_command_line_imports_a_capture_and_exports_the_csv() {
         "1h",
     ]);
     assert!(ok, "{err}");
-    let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines.len(), 1 + 23, "{csv}");
-    for l in &lines[1..] {
-        let c: Vec<&str> = l.split(',').collect();
-        let a = calendar().parse(c[0]).unwrap();
-        let b = calendar().parse(c[1]).unwrap();
-        let (import, export) = m.energy(a, b);
-        assert!(close(c[2].parse().unwrap(), import), "{l} vs {import}");
-        assert!(close(c[3].parse().unwrap(), export), "{l} vs {export}");
-    }
+    csv_rows_equal_the_registers(&csv, &m, 23);
     let (ok, csv, _) = run(&["export", "--from", "2025-03-29", "--to", "2025-03-31"]);
     assert!(ok);
     let day: Vec<&str> = csv.lines().nth(2).unwrap().split(',').collect();
@@ -476,14 +482,5 @@ async fn the_command_line_imports_each_reading_once_when_telegrams_repeat_or_com
         ],
     );
     assert!(ok, "{err}");
-    let lines: Vec<&str> = csv.lines().skip(1).collect();
-    assert_eq!(lines.len(), 6, "{csv}");
-    for l in lines {
-        let c: Vec<&str> = l.split(',').collect();
-        let a = calendar().parse(c[0]).unwrap();
-        let b = calendar().parse(c[1]).unwrap();
-        let (import, export) = m.energy(a, b);
-        assert!(close(c[2].parse().unwrap(), import), "{l} vs {import}");
-        assert!(close(c[3].parse().unwrap(), export), "{l} vs {export}");
-    }
+    csv_rows_equal_the_registers(&csv, &m, 6);
 }
