@@ -201,6 +201,37 @@ mod tests {
         }
     }
 
+    /// Shelly's UDP RPC needs no login either: what would change the device is
+    /// an error (the same reply function as `/rpc/{method}`, which the web's
+    /// open-doors test walks; it reads the hub and never writes).
+    #[test]
+    fn set_methods_over_udp_are_errors() {
+        let hub = Hub::default();
+        let who = Identity::new("a1b2c3d4e5f6", "p1ib");
+        for method in [
+            "Sys.SetConfig",
+            "Shelly.Reboot",
+            "Shelly.FactoryReset",
+            "Shelly.Update",
+            "Shelly.SetAuth",
+            "Switch.Set",
+            "EM.ResetCounters",
+            "EMData.DeleteAllData",
+            "WiFi.SetConfig",
+            "Script.Create",
+            "MQTT.SetConfig",
+        ] {
+            let request = format!(
+                r#"{{"id":7,"method":"{method}","params":{{"id":0,"config":{{"name":"x"}}}}}}"#
+            );
+            let reply = answer(request.as_bytes(), &hub, &who).expect(method);
+            let reply: Value = serde_json::from_slice(&reply).unwrap();
+            assert!(reply["error"]["code"].is_number(), "{method}: {reply}");
+            assert!(reply.get("result").is_none(), "{method}: {reply}");
+        }
+        assert_eq!(answer(b"not json", &hub, &who), None);
+    }
+
     #[test]
     fn this_machines_own_addresses_are_on_its_networks() {
         let mut lan = Lan::default();
