@@ -15,6 +15,23 @@ use serde_json::{Value, json};
 /// The model id of a Shelly Pro 3EM; clients pick the device's features by it.
 pub const MODEL: &str = "SPEM-003CEBEU";
 pub const APP: &str = "Pro3EM";
+
+/// Methods of a real Shelly Pro 3EM that change it. Its RPC needs no login here
+/// (Home Assistant and batteries cannot log in), so p1ib answers each with an
+/// error; the tests send every one over HTTP and UDP.
+pub const CHANGING_METHODS: &[&str] = &[
+    "Sys.SetConfig",
+    "Shelly.Reboot",
+    "Shelly.FactoryReset",
+    "Shelly.Update",
+    "Shelly.SetAuth",
+    "Switch.Set",
+    "EM.ResetCounters",
+    "EMData.DeleteAllData",
+    "WiFi.SetConfig",
+    "Script.Create",
+    "MQTT.SetConfig",
+];
 /// `fw_id` starts with a release date: clients (aioshelly) compare it with the
 /// oldest firmware they support, and from 2024-02-13 on they also ask for
 /// dynamic components (none here).

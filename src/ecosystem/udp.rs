@@ -208,19 +208,7 @@ mod tests {
     fn set_methods_over_udp_are_errors() {
         let hub = Hub::default();
         let who = Identity::new("a1b2c3d4e5f6", "p1ib");
-        for method in [
-            "Sys.SetConfig",
-            "Shelly.Reboot",
-            "Shelly.FactoryReset",
-            "Shelly.Update",
-            "Shelly.SetAuth",
-            "Switch.Set",
-            "EM.ResetCounters",
-            "EMData.DeleteAllData",
-            "WiFi.SetConfig",
-            "Script.Create",
-            "MQTT.SetConfig",
-        ] {
+        for method in shelly::CHANGING_METHODS {
             let request = format!(
                 r#"{{"id":7,"method":"{method}","params":{{"id":0,"config":{{"name":"x"}}}}}}"#
             );

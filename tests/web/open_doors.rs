@@ -137,22 +137,10 @@ fn uris(route: &str) -> Vec<String> {
             "/assets/app.js".into(),
             "/assets/..%2F..%2Fsettings.toml".into(),
         ],
-        "/rpc/{method}" => [
-            "Shelly.GetStatus",
-            "Sys.SetConfig",
-            "Shelly.Reboot",
-            "Shelly.FactoryReset",
-            "Shelly.Update",
-            "Shelly.SetAuth",
-            "Switch.Set",
-            "EM.ResetCounters",
-            "EMData.DeleteAllData",
-            "WiFi.SetConfig",
-            "Script.Create",
-        ]
-        .iter()
-        .map(|m| format!("/rpc/{m}?id=0&config=%7B%7D"))
-        .collect(),
+        "/rpc/{method}" => std::iter::once(&"Shelly.GetStatus")
+            .chain(p1ib::ecosystem::shelly::CHANGING_METHODS)
+            .map(|m| format!("/rpc/{m}?id=0&config=%7B%7D"))
+            .collect(),
         r => {
             assert!(
                 !r.contains('{'),
