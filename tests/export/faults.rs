@@ -158,23 +158,16 @@ async fn hostile_database(real: String) -> HostileDatabase {
                     .header("Location", format!("http://{other_addr}/api/v1/write"))
                     .body(Body::empty())
                     .unwrap(),
-                Hostile::Endless => {
-                    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
-                    let body = futures_util::stream::repeat_with(move || {
-                        Ok::<_, std::convert::Infallible>(chunk.clone())
-                    });
-                    (StatusCode::INTERNAL_SERVER_ERROR, Body::from_stream(body)).into_response()
-                }
-                Hostile::Trickle => {
-                    let body = futures_util::stream::unfold((), |()| async {
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        Some((
-                            Ok::<_, std::convert::Infallible>(Bytes::from_static(b"y")),
-                            (),
-                        ))
-                    });
-                    (StatusCode::INTERNAL_SERVER_ERROR, Body::from_stream(body)).into_response()
-                }
+                Hostile::Endless => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    crate::support::endless_body(b'x'),
+                )
+                    .into_response(),
+                Hostile::Trickle => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    crate::support::trickle_body(b'y', Duration::from_millis(300)),
+                )
+                    .into_response(),
                 Hostile::Hang => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     StatusCode::NO_CONTENT.into_response()

@@ -124,34 +124,20 @@ async fn fault(s: &ServerState, uri: String) -> Option<Response> {
             Some((StatusCode::NOT_FOUND, "Not found").into_response())
         }
         Mode::NotYet(_) | Mode::Absurd => None,
-        Mode::Endless => {
-            let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
-            let body =
-                futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
-            Some(
-                (
-                    [("content-type", "application/json")],
-                    axum::body::Body::from_stream(body),
-                )
-                    .into_response(),
+        Mode::Endless => Some(
+            (
+                [("content-type", "application/json")],
+                crate::support::endless_body(b' '),
             )
-        }
-        Mode::Trickle => {
-            let body = futures_util::stream::unfold((), |()| async {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                Some((
-                    Ok::<_, std::io::Error>(axum::body::Bytes::from_static(b" ")),
-                    (),
-                ))
-            });
-            Some(
-                (
-                    [("content-type", "application/json")],
-                    axum::body::Body::from_stream(body),
-                )
-                    .into_response(),
+                .into_response(),
+        ),
+        Mode::Trickle => Some(
+            (
+                [("content-type", "application/json")],
+                crate::support::trickle_body(b' ', Duration::from_millis(50)),
             )
-        }
+                .into_response(),
+        ),
         Mode::Elsewhere => Some(
             (
                 StatusCode::FOUND,
