@@ -370,19 +370,21 @@ async fn the_command_line_refuses_garbage_huge_files_and_impossible_times_and_ke
         "{out}"
     );
 
-    let mut future = Meter::new(60);
-    let bytes = future.capture(
-        local("2070-01-02T00:00"),
-        local("2070-01-02T01:00"),
-        None,
-        None,
-    );
-    let (ok, out) = run(&write_capture(&dir, "future.dsmr", &bytes));
-    assert!(!ok);
-    assert!(
-        out.contains("cannot be a reading's time") && out.contains("nothing was imported"),
-        "{out}"
-    );
+    // A clock in 2070 (DSMR's two-digit year of a meter reset to 1970), and one
+    // reset to 2000-01-01.
+    for (name, from) in [
+        ("future.dsmr", "2070-01-02T00:00"),
+        ("reset.dsmr", "2000-01-01T00:00"),
+    ] {
+        let from = local(from);
+        let bytes = Meter::new(60).capture(from, from + 3_600_000, None, None);
+        let (ok, out) = run(&write_capture(&dir, name, &bytes));
+        assert!(!ok, "{name}: {out}");
+        assert!(
+            out.contains("cannot be a reading's time") && out.contains("nothing was imported"),
+            "{name}: {out}"
+        );
+    }
 
     assert!(
         std::fs::read(&history).unwrap() == stored,
